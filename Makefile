@@ -1,0 +1,28 @@
+# The two set-up commands of the README. Both create and use .venv at the repo root.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.kinemo-installed
+# The CPU torch wheel lives on local disk here; pass it to pip when present.
+WHEELS := $(wildcard /opt/wheels)
+PIPX   := $(if $(WHEELS),--find-links $(WHEELS),)
+
+.PHONY: demo test venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned, so nothing later can pull a CUDA build
+	$(PY) -m pip install -q $(PIPX) torch==2.13.0
+	$(PY) -m pip install -q $(PIPX) -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/kinemo demo --out out/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -rs
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,41 @@
+"""The ``kinemo`` command. Each subcommand lives in its own module exposing
+``add_arguments(parser)`` and ``run(args) -> int``; modules import lazily so
+``kinemo --help`` stays fast and torch is loaded only by commands that need it."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "retarget": ("kinemo.commands.retarget", "retarget a BVH motion onto another skeleton"),
+    "demo": ("kinemo.commands.demo", "headless demo: motion on a Rigify rig, saved as .blend + PNG"),
+}
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed without a traceback, exit 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kinemo", description="Kinemo: local AI motion for Blender")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (mod, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(_module=mod)
+        importlib.import_module(mod).add_arguments(p)
+    args = parser.parse_args(argv)
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except (UserError, ValueError, KeyError, OSError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"kinemo {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
