@@ -1,0 +1,52 @@
+"""Shared fixtures. Tests that need ../shared skip with a clear reason when it is absent."""
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("KINEMO_SHARED", REPO.parent / "shared"))
+BANDAI_TAR = SHARED / "data" / "bandai-namco-motion" / "bandai-namco-motion.tar.xz"
+
+# A fixed handful of real takes spanning both Bandai sets, contents and styles.
+BANDAI_SAMPLE = (
+    "dataset-1_walk_normal_001.bvh",
+    "dataset-1_bow_active_001.bvh",
+    "dataset-1_kick_normal_001.bvh",
+    "dataset-1_dance-short_normal_001.bvh",
+    "dataset-2_wave-left-hand_elderly_001.bvh",
+    "dataset-2_run_active_001.bvh",
+    "dataset-2_walk-turn-left_feminine_001.bvh",
+)
+
+
+def need_shared(path: Path = BANDAI_TAR) -> Path:
+    if not path.exists():
+        pytest.skip(f"needs the shared data set at {path} (absent on user machines; CI has it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bandai_dir(tmp_path_factory) -> Path:
+    """A directory with the BANDAI_SAMPLE takes extracted from the shared archive."""
+    tar = need_shared()
+    out = tmp_path_factory.mktemp("bandai")
+    wanted = set(BANDAI_SAMPLE)
+    with tarfile.open(tar, "r:xz") as tf:
+        for m in tf:
+            name = os.path.basename(m.name)
+            if name in wanted and m.isfile():
+                (out / name).write_bytes(tf.extractfile(m).read())
+                wanted.discard(name)
+                if not wanted:
+                    break
+    assert not wanted, f"takes missing from the archive: {sorted(wanted)}"
+    return out
+
+
+@pytest.fixture(scope="session")
+def bandai_files(bandai_dir) -> list[Path]:
+    return [bandai_dir / n for n in BANDAI_SAMPLE]
