@@ -318,10 +318,15 @@ def _map_by_geometry(skel: Skeleton, bm: BoneMap) -> None:
         chain = [c]
         while skel.children(chain[-1]) and len(skel.children(chain[-1])) == 1:
             chain.append(skel.children(chain[-1])[0])
-        wrist_i = len(chain) - 1
-        if len(skel.children(chain[-1])) == 0 and len(chain) >= 4 and \
-                np.linalg.norm(skel.offsets[chain[-1]]) < 0.05 * height:
-            wrist_i -= 1  # an end joint right after the wrist
-        arm_roles = ["wrist", "elbow", "shoulder", "collar"]
-        for r, k in zip(arm_roles, reversed(chain[:wrist_i + 1])):
+        # upper arm and forearm are the longest pair of consecutive bones
+        seg = [np.linalg.norm(pos[b] - pos[a]) for a, b in zip(chain, chain[1:])]
+        if len(seg) < 2:
+            continue
+        i = max(range(len(seg) - 1), key=lambda k: seg[k] + seg[k + 1])
+        arm = {"shoulder": chain[i], "elbow": chain[i + 1], "wrist": chain[i + 2]}
+        if i >= 1:
+            arm["collar"] = chain[i - 1]
+        if i + 3 < len(chain):
+            arm["hand"] = chain[i + 3]
+        for r, k in arm.items():
             bm._set(f"{s}_{r}", names[k], 0.5, "arm chain geometry")
