@@ -92,7 +92,7 @@ def parse_bvh(text: str, path: str = "<bvh>", scale: float | str = "auto") -> Bv
     channels: list[tuple[str, ...]] = []
     end_sites: dict[int, np.ndarray] = {}
     stack: list[int] = []  # joint indices; -2 marks an End Site block
-    pending: tuple[str, int] | None = None
+    pending: tuple[str, int, int] | None = None  # name, parent, line
 
     while True:
         ln, toks = L.next("a joint or MOTION")
@@ -105,15 +105,15 @@ def parse_bvh(text: str, path: str = "<bvh>", scale: float | str = "auto") -> Bv
                 raise L.err(f"{key} without a name", ln)
             if stack and stack[-1] == -2:
                 raise L.err("a JOINT inside an End Site", ln)
-            pending = (" ".join(toks[1:]), stack[-1] if stack else -1)
+            pending = (" ".join(toks[1:]), stack[-1] if stack else -1, ln)
         elif key == "End":
             if not stack or stack[-1] < 0:
                 raise L.err("End Site outside of a joint", ln)
-            pending = ("__end__", stack[-1])
+            pending = ("__end__", stack[-1], ln)
         elif key == "{":
             if pending is None:
                 raise L.err("'{' without a joint", ln)
-            name, parent = pending
+            name, parent, name_ln = pending
             pending = None
             ln, toks = L.next("OFFSET")
             if toks[0] != "OFFSET":
@@ -124,7 +124,7 @@ def parse_bvh(text: str, path: str = "<bvh>", scale: float | str = "auto") -> Bv
                 stack.append(-2)
                 continue
             if name in names:
-                raise L.err(f"duplicate joint name {name!r}", ln)
+                raise L.err(f"duplicate joint name {name!r}", name_ln)
             ln, toks = L.next("CHANNELS")
             if toks[0] != "CHANNELS":
                 raise L.err(f"expected CHANNELS, got {toks[0]!r}", ln)
@@ -172,8 +172,8 @@ def parse_bvh(text: str, path: str = "<bvh>", scale: float | str = "auto") -> Bv
 
     ncols = sum(len(c) for c in channels)
     rows = L.items[L.pos:L.pos + nframes]
-    if len(rows) < nframes:
-        raise L.err(f"header says {nframes} frames but the file has {len(rows)}")
+    if len(rows) < nframes:  # name the line where the file stops
+        raise L.err(f"header says {nframes} frames but the file has {len(rows)}", L.items[-1][0])
     if len(L.items) > L.pos + nframes:
         raise L.err("more frame lines than 'Frames:' says", L.items[L.pos + nframes][0])
     try:
@@ -219,7 +219,19 @@ def parse_bvh(text: str, path: str = "<bvh>", scale: float | str = "auto") -> Bv
         else:
             rot[:, j] = R.quat_identity()
     skel = skel.scaled(scale)
-    return Bvh(skel, Motion(rot, trans * scale, 1.0 / frame_time), channels, scale)
+    return Bvh(skel, Motion(rot, trans * scale, fps_from_frame_time(frame_time)), channels, scale)
+
+
+def fps_from_frame_time(frame_time: float) -> float:
+    """``1 / frame_time``, snapped to the nearest whole fps within 1e-4 relative.
+
+    Files print frame times with a few digits ("0.0333333" is 30.00003 fps).
+    The tolerance is tight enough to keep NTSC rates (29.97, 23.976, 59.94 lie
+    1e-3 from a whole number) exact.
+    """
+    fps = 1.0 / frame_time
+    whole = round(fps)
+    return float(whole) if whole >= 1 and abs(fps - whole) <= 1e-4 * whole else fps
 
 
 def _guess_scale(skel: Skeleton) -> float:

@@ -287,8 +287,9 @@ def quat_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def quat_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Geodesic angle between rotations, radians in ``[0, pi]``. ``(..., 4) -> (...)``."""
-    d = np.abs(np.sum(quat_normalize(a) * quat_normalize(b), axis=-1))
-    return 2.0 * np.arccos(np.clip(d, -1.0, 1.0))
+    # atan2 of the relative rotation's parts stays exact near 0, where arccos(dot) loses ~1e-8 rad
+    rel = quat_mul(quat_conjugate(quat_normalize(a)), quat_normalize(b))
+    return 2.0 * np.arctan2(np.linalg.norm(rel[..., 1:], axis=-1), np.abs(rel[..., 0]))
 
 
 def quat_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:

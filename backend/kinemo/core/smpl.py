@@ -1,9 +1,11 @@
 """The canonical skeleton: SMPL's 24-joint topology, names and order.
 
 Inside the backend every motion lives on this skeleton (Y up, facing +Z,
-the body's left on +X, metres). ``smpl_skeleton()`` gives a T-pose of plausible
-adult proportions; :mod:`kinemo.core.smpl_model` builds the exact one for a body
-shape from an official SMPL model file when the user has one.
+the body's left on +X, metres). ``smpl_skeleton()`` gives a T-pose with the
+proportions of the Bandai-Namco mocap actors, the corpus the model learns from
+(measured by :mod:`kinemo.core.smpl_rest`); :mod:`kinemo.core.smpl_model` builds
+the exact one for a body shape from an official SMPL model file when the user
+has one.
 """
 from __future__ import annotations
 
@@ -22,34 +24,39 @@ SMPL_PARENTS: tuple[int, ...] = (
 )
 NUM_JOINTS = 24
 
-# Rest positions of the default T-pose, world frame, metres, floor at y = 0.
-# Replaced by measured numbers in smpl_model.DEFAULT_REST_POSITIONS when present.
+# The default T-pose: facing +Z, left on +X, Y up, floor at y = 0, metres.
+# Measured on the Bandai-Namco mocap corpus (CC BY-NC 4.0; bone lengths and
+# heights are facts about it) and laid out by kinemo.core.smpl_rest, whose
+# docstring says how and which joints are estimates. Regenerate with
+#   PYTHONPATH=backend python -m kinemo.core.smpl_rest <extracted bandai dataset dir>
+# (3076 takes, 416845 frames). _HEAD_TOP is the End Site above the head joint.
 _REST_POSITIONS = np.array([
-    [0.000, 0.940, 0.000],   # pelvis
-    [0.085, 0.850, 0.000],   # left_hip
-    [-0.085, 0.850, 0.000],  # right_hip
-    [0.000, 1.050, -0.010],  # spine1
-    [0.095, 0.480, 0.010],   # left_knee
-    [-0.095, 0.480, 0.010],  # right_knee
-    [0.000, 1.180, -0.010],  # spine2
-    [0.095, 0.080, -0.020],  # left_ankle
-    [-0.095, 0.080, -0.020], # right_ankle
-    [0.000, 1.230, -0.005],  # spine3
-    [0.100, 0.020, 0.120],   # left_foot
-    [-0.100, 0.020, 0.120],  # right_foot
-    [0.000, 1.460, -0.020],  # neck
-    [0.075, 1.380, -0.010],  # left_collar
-    [-0.075, 1.380, -0.010], # right_collar
-    [0.000, 1.540, 0.020],   # head
-    [0.180, 1.400, -0.020],  # left_shoulder
-    [-0.180, 1.400, -0.020], # right_shoulder
-    [0.440, 1.400, -0.030],  # left_elbow
-    [-0.440, 1.400, -0.030], # right_elbow
-    [0.690, 1.400, -0.020],  # left_wrist
-    [-0.690, 1.400, -0.020], # right_wrist
-    [0.770, 1.395, -0.020],  # left_hand
-    [-0.770, 1.395, -0.020], # right_hand
+    [ 0.0000, 0.9403,  0.0000],  # pelvis
+    [ 0.0647, 0.9184,  0.0000],  # left_hip
+    [-0.0647, 0.9184,  0.0000],  # right_hip
+    [ 0.0000, 1.0976,  0.0000],  # spine1
+    [ 0.0647, 0.5275,  0.0000],  # left_knee
+    [-0.0647, 0.5275,  0.0000],  # right_knee
+    [ 0.0000, 1.1426,  0.0000],  # spine2
+    [ 0.0647, 0.1177,  0.0000],  # left_ankle
+    [-0.0647, 0.1177,  0.0000],  # right_ankle
+    [ 0.0000, 1.1876,  0.0000],  # spine3
+    [ 0.0647, 0.0428,  0.0906],  # left_foot
+    [-0.0647, 0.0428,  0.0906],  # right_foot
+    [ 0.0000, 1.3514,  0.0000],  # neck
+    [ 0.0498, 1.3175,  0.0000],  # left_collar
+    [-0.0498, 1.3175,  0.0000],  # right_collar
+    [ 0.0000, 1.4159,  0.0000],  # head
+    [ 0.1033, 1.3175,  0.0000],  # left_shoulder
+    [-0.1033, 1.3175,  0.0000],  # right_shoulder
+    [ 0.3466, 1.3175,  0.0000],  # left_elbow
+    [-0.3466, 1.3175,  0.0000],  # right_elbow
+    [ 0.5695, 1.3175,  0.0000],  # left_wrist
+    [-0.5695, 1.3175,  0.0000],  # right_wrist
+    [ 0.6438, 1.3175,  0.0000],  # left_hand
+    [-0.6438, 1.3175,  0.0000],  # right_hand
 ])
+_HEAD_TOP = np.array([0.0000, 0.2116, 0.0000])
 
 
 def skeleton_from_positions(positions: np.ndarray, names=SMPL_JOINT_NAMES,
@@ -62,5 +69,7 @@ def skeleton_from_positions(positions: np.ndarray, names=SMPL_JOINT_NAMES,
 
 
 def smpl_skeleton() -> Skeleton:
-    """The canonical SMPL-topology skeleton in its default T-pose."""
-    return skeleton_from_positions(_REST_POSITIONS)
+    """The canonical SMPL-topology skeleton in its default T-pose (1.63 m tall)."""
+    skel = skeleton_from_positions(_REST_POSITIONS)
+    head = SMPL_JOINT_NAMES.index("head")
+    return Skeleton(skel.names, skel.parents, skel.offsets, skel.rest_rotations, {head: _HEAD_TOP})
