@@ -311,7 +311,7 @@ def test_token_is_required_and_checked(server_factory, tmp_path):
         with client(srv.address, key=wrong, timeout=1.0, retries=0) as bad:
             with pytest.raises(BackendUnavailable, match="is the token right"):
                 bad.call("ping")
-    assert srv.log_text().count("bad signature") >= 2
+    assert "bad signature" in srv.log_text()
     with client(srv.address, key=key) as good:  # still serving
         assert good.ping() < 1.0
 

@@ -121,8 +121,9 @@ class Client:
         for req in self.pending.values():
             self._send(req.frames)
 
-    def close(self) -> None:
-        self.sock.close(linger=0)
+    def close(self, linger: float = 0.2) -> None:
+        """Close the socket, giving just-sent messages (a cancel) ``linger`` seconds to leave."""
+        self.sock.close(linger=int(linger * 1000))
 
     def __enter__(self) -> "Client":
         return self

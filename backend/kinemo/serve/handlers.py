@@ -6,8 +6,10 @@ message)`` streams progress, ``cancelled()`` says whether to stop; a handler
 checks it at least once per step and raises :class:`Cancelled`. The output
 map must match ``protocol.RESULT_SCHEMAS[type]``.
 
-Later engines register themselves here (``@register("inbetween",
-available=needs_model)``) and call into ``ctx.model``.
+The model's requests (inbetween, generate, dance) have placeholders below
+that answer ``not_available``; their engines replace them with
+``@register("inbetween", available=needs_model("inbetween"))`` and call into
+``ctx.model``, reporting progress after each sampler step.
 """
 from __future__ import annotations
 
@@ -136,7 +138,7 @@ def retarget(ctx: Context, body: dict, report: Report, cancelled: Callable[[], b
 
 # --- the model requests (no model yet) ---------------------------------------------
 
-def _needs_model(name: str) -> Callable[[Context], str | None]:
+def needs_model(name: str) -> Callable[[Context], str | None]:
     def available(ctx: Context) -> str | None:
         return None if ctx.model is not None else (
             f"{name} needs the motion model, which is not available in this build yet")
@@ -144,13 +146,14 @@ def _needs_model(name: str) -> Callable[[Context], str | None]:
 
 
 def _model_missing(name: str):
+    """Placeholder until the model exists (the server checks ``available`` first)."""
     def run(ctx, body, report, cancelled):
-        raise ProtocolError(Code.NOT_AVAILABLE, _needs_model(name)(ctx) or f"{name} is not implemented")
+        raise ProtocolError(Code.NOT_AVAILABLE, needs_model(name)(ctx) or f"{name} is not implemented")
     return run
 
 
 for _name in ("inbetween", "generate", "dance"):
-    HANDLERS[_name] = Handler(_model_missing(_name), _needs_model(_name))
+    HANDLERS[_name] = Handler(_model_missing(_name), needs_model(_name))
 
 
 # --- set-up --------------------------------------------------------------------
@@ -167,7 +170,7 @@ def load_context(device: str = "cpu") -> Context:
 
 
 def warm_up(ctx: Context) -> None:
-    """Run each available handler's cheapest real path once, so the first
-    request does not pay for imports and first-call set-up."""
+    """Run a small selftest once so the first request does not pay for imports
+    and first-call set-up (the model's own warm-up belongs here too)."""
     selftest(ctx, {"frames": 64, "joints": 24, "chunk_frames": 32, "seed": 0, "return_positions": True},
              lambda *a: None, lambda: False)

@@ -92,6 +92,7 @@ class Server:
         self._inproc = f"inproc://kinemo-serve-{id(self)}"
         self.endpoint = ""
         self.workers: list[threading.Thread] = []
+        self._drops, self._last_drop_log = 0, -1e9
 
     # -- set-up ------------------------------------------------------------------
     def bind(self) -> str:
@@ -145,7 +146,6 @@ class Server:
             except zmq.Again:
                 return
             identity, rest = frames[0], frames[1:]
-            self.heard[identity] = time.monotonic()
             try:
                 self._handle(identity, rest)
             except Exception:  # a bug must not stop the server
@@ -173,11 +173,13 @@ class Server:
         try:
             env = protocol.unpack(frames, self.config.key)
         except protocol.Dropped as e:
-            log.warning("dropped a message from %s: %s", _peer(identity), e)
+            self._log_drop(identity, e)
             return
         except ProtocolError as e:
+            self.heard[identity] = time.monotonic()
             self._error(identity, protocol.request_id_of(frames), e)
             return
+        self.heard[identity] = time.monotonic()  # only authenticated messages count
         try:
             body = protocol.validate_request(env)
         except ProtocolError as e:
@@ -195,6 +197,15 @@ class Server:
             return
         self._send(identity, "result", env.id,
                    {"output": output, "timing": {"queued_s": 0.0, "run_s": time.monotonic() - t0}})
+
+    def _log_drop(self, identity: bytes, e: Exception) -> None:
+        """Log dropped messages, at most once a second (a flood must not flood the log)."""
+        self._drops += 1
+        now = time.monotonic()
+        if now - self._last_drop_log >= 1.0:
+            more = f" (and {self._drops - 1} more since the last report)" if self._drops > 1 else ""
+            log.warning("dropped a message from %s: %s%s", _peer(identity), e, more)
+            self._drops, self._last_drop_log = 0, now
 
     def _hello(self) -> dict:
         caps = {}
@@ -294,7 +305,10 @@ class Server:
                         continue
                     job.state = "running"
                     job.started = time.monotonic()
-                self._run(job, push)
+                try:
+                    self._run(job, push)
+                except Exception:  # keep the worker alive whatever happens
+                    log.exception("worker failed on %s request %s", job.type, job.id)
         finally:
             push.close()
 
