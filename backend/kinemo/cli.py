@@ -12,6 +12,8 @@ from .errors import UserError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "retarget": ("kinemo.commands.retarget", "retarget a BVH motion onto another skeleton"),
+    "serve": ("kinemo.commands.serve", "run the backend server the Blender add-on talks to"),
+    "bench": ("kinemo.commands.bench", "benchmarks: kinemo bench server, ..."),
 }
 
 

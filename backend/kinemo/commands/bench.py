@@ -1,0 +1,26 @@
+"""``kinemo bench NAME``: run one of the benchmarks.
+
+Each benchmark is a module with ``add_arguments(parser)`` and ``run(args) ->
+int``, registered in :data:`BENCHES`; add yours with one line.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# name -> (module, one-line help)
+BENCHES: dict[str, tuple[str, str]] = {
+    "server": ("kinemo.eval.bench_server", "request overhead of kinemo serve (ping, 10 MB result, share outside the model)"),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    for name, (mod, help_) in BENCHES.items():
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(_bench=mod)
+        importlib.import_module(mod).add_arguments(sp)
+
+
+def run(args: argparse.Namespace) -> int:
+    return importlib.import_module(args._bench).run(args)

@@ -1,0 +1,176 @@
+"""Request type -> the function that does the work.
+
+A handler is ``run(ctx, body, report, cancelled) -> output``: ``body`` is the
+validated request body (arrays already numpy), ``report(fraction, stage,
+message)`` streams progress, ``cancelled()`` says whether to stop; a handler
+checks it at least once per step and raises :class:`Cancelled`. The output
+map must match ``protocol.RESULT_SCHEMAS[type]``.
+
+The model's requests (inbetween, generate, dance) have placeholders below
+that answer ``not_available``; their engines replace them with
+``@register("inbetween", available=needs_model("inbetween"))`` and call into
+``ctx.model``, reporting progress after each sampler step.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .protocol import Code, ProtocolError
+
+Report = Callable[[float, str, str], None]
+
+
+class Cancelled(Exception):
+    """Raised by a handler that saw ``cancelled()`` turn true."""
+
+
+@dataclass
+class Context:
+    """What handlers share: the device and the model, loaded once."""
+
+    device: str = "cpu"
+    model: Any = None                     # the Generator, once one exists
+    model_name: str = ""
+    model_detail: str = "no motion model is available in this build yet"
+
+
+@dataclass(frozen=True)
+class Handler:
+    run: Callable[[Context, dict, Report, Callable[[], bool]], dict]
+    available: Callable[[Context], str | None] = field(default=lambda ctx: None)  # reason when unavailable
+
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def register(name: str, available: Callable[[Context], str | None] = lambda ctx: None):
+    def deco(fn):
+        HANDLERS[name] = Handler(fn, available)
+        return fn
+    return deco
+
+
+def unavailable_reason(name: str, ctx: Context) -> str | None:
+    h = HANDLERS.get(name)
+    if h is None:
+        return f"no handler for {name!r} in this server"
+    return h.available(ctx)
+
+
+# --- selftest: a diagnostic with a real computation ----------------------------------
+
+def selftest_skeleton(joints: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A random tree and motion parameters: parents ``(J,)``, offsets ``(J, 3)``,
+    rotation axes ``(J, 3)`` and angular rates ``(J,)``, all from ``seed``."""
+    rng = np.random.default_rng(seed)
+    parents = np.array([-1] + [int(rng.integers(0, j)) for j in range(1, joints)], np.int64)
+    offsets = rng.normal(0.0, 0.1, (joints, 3))
+    axes = rng.normal(size=(joints, 3))
+    axes /= np.maximum(np.linalg.norm(axes, axis=1, keepdims=True), 1e-9)
+    rates = rng.uniform(0.01, 0.2, joints)
+    return parents, offsets, axes, rates
+
+
+def selftest_positions(parents, offsets, axes, rates, start: int, stop: int) -> np.ndarray:
+    """World positions ``(stop - start, J, 3)`` of frames ``[start, stop)``: each
+    joint swings about its axis by ``sin(rate * frame)`` radians."""
+    from kinemo.core.fk import forward_kinematics
+    from kinemo.core.rotations import axis_angle_to_quat
+    f = np.arange(start, stop, dtype=np.float64)[:, None]          # (n, 1)
+    angles = np.sin(rates[None] * f)                                # (n, J)
+    rot = axis_angle_to_quat(axes[None] * angles[..., None])        # (n, J, 4)
+    pos = np.broadcast_to(offsets, rot.shape[:2] + (3,))
+    return forward_kinematics(parents, rot, pos)[1]
+
+
+@register("selftest")
+def selftest(ctx: Context, body: dict, report: Report, cancelled: Callable[[], bool]) -> dict:
+    T, J, chunk = body["frames"], body["joints"], body["chunk_frames"]
+    params = selftest_skeleton(J, body["seed"])
+    keep = body["return_positions"]
+    out = np.empty((T, J, 3), np.float32) if keep else None
+    checksum = 0.0
+    for start in range(0, T, chunk):
+        if cancelled():
+            raise Cancelled()
+        stop = min(T, start + chunk)
+        p = selftest_positions(*params, start, stop)
+        checksum += float(p.sum())
+        if keep:
+            out[start:stop] = p
+        report(stop / T, "fk", f"frames {stop}/{T}")
+    result = {"frames": T, "joints": J, "checksum": checksum}
+    if keep:
+        result["positions"] = out
+    return result
+
+
+# --- retarget ----------------------------------------------------------------------
+
+def _retarget_missing(ctx: Context) -> str | None:
+    try:
+        importlib.import_module("kinemo.core.retarget")
+    except ImportError as e:
+        return f"the retargeting engine kinemo.core.retarget is not installed ({e})"
+    return None
+
+
+@register("retarget", available=_retarget_missing)
+def retarget(ctx: Context, body: dict, report: Report, cancelled: Callable[[], bool]) -> dict:
+    from kinemo.core.retarget import retarget as run_retarget
+
+    from .convert import motion_from_wire, motion_to_wire, skeleton_from_rig
+    report(0.0, "prepare", "building skeletons")
+    src = skeleton_from_rig(body["source_rig"])
+    tgt = skeleton_from_rig(body["target_rig"])
+    motion = motion_from_wire(body["motion"])
+    if cancelled():
+        raise Cancelled()
+    report(0.1, "retarget", f"{motion.num_frames} frames, {src.num_joints} -> {tgt.num_joints} joints")
+    out = run_retarget(src, motion, tgt)
+    report(1.0, "done", "retargeted")
+    return {"motion": motion_to_wire(out)}
+
+
+# --- the model requests (no model yet) ---------------------------------------------
+
+def needs_model(name: str) -> Callable[[Context], str | None]:
+    def available(ctx: Context) -> str | None:
+        return None if ctx.model is not None else (
+            f"{name} needs the motion model, which is not available in this build yet")
+    return available
+
+
+def _model_missing(name: str):
+    """Placeholder until the model exists (the server checks ``available`` first)."""
+    def run(ctx, body, report, cancelled):
+        raise ProtocolError(Code.NOT_AVAILABLE, needs_model(name)(ctx) or f"{name} is not implemented")
+    return run
+
+
+for _name in ("inbetween", "generate", "dance"):
+    HANDLERS[_name] = Handler(_model_missing(_name), needs_model(_name))
+
+
+# --- set-up --------------------------------------------------------------------
+
+def load_context(device: str = "cpu") -> Context:
+    """The shared context for a server on ``device``; checks that the device exists."""
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}; use cpu or cuda")
+    if device == "cuda":
+        import torch  # only a CUDA server needs torch before a model exists
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda was asked for but torch sees no CUDA device")
+    return Context(device=device)
+
+
+def warm_up(ctx: Context) -> None:
+    """Run a small selftest once so the first request does not pay for imports
+    and first-call set-up (the model's own warm-up belongs here too)."""
+    selftest(ctx, {"frames": 64, "joints": 24, "chunk_frames": 32, "seed": 0, "return_positions": True},
+             lambda *a: None, lambda: False)
