@@ -21,6 +21,18 @@ def chain_skeleton(joints: int, bone: float = 0.1) -> Skeleton:
     return Skeleton(tuple(f"bone_{i:03d}" for i in range(joints)), np.arange(joints) - 1, offsets)
 
 
+_MIXAMO = ("Hips", "LeftUpLeg", "RightUpLeg", "Spine", "LeftLeg", "RightLeg", "Spine1", "LeftFoot",
+           "RightFoot", "Spine2", "LeftToeBase", "RightToeBase", "Neck", "LeftShoulder", "RightShoulder",
+           "Head", "LeftArm", "RightArm", "LeftForeArm", "RightForeArm", "LeftHand", "RightHand",
+           "LeftHandMiddle1", "RightHandMiddle1")
+
+
+def mixamo_skeleton(scale: float = 1.1) -> Skeleton:
+    """A humanoid retarget target: SMPL's layout under Mixamo-style names, another size."""
+    smpl = smpl_skeleton()
+    return Skeleton(tuple(f"mixamorig:{n}" for n in _MIXAMO), smpl.parents, smpl.offsets * scale)
+
+
 def wave_motion(skel: Skeleton, frames: int, fps: float = 30.0, seed: int = 0) -> Motion:
     """A smooth motion: every joint swings about its own axis around its rest rotation."""
     rng = np.random.default_rng(seed)
@@ -49,7 +61,7 @@ def example_request(msg_type: str, frames: int = 60) -> dict:
         return {"frames": frames, "joints": 24, "chunk_frames": 16, "seed": 7, "return_positions": True}
     if msg_type == "retarget":
         return {"source_rig": rig_from_skeleton(smpl), "motion": motion_to_wire(wave_motion(smpl, frames)),
-                "target_rig": rig_from_skeleton(rig)}
+                "target_rig": rig_from_skeleton(mixamo_skeleton())}
     if msg_type == "inbetween":
         keys = wave_motion(rig, frames)
         idx = np.array([0, frames // 2, frames - 1], np.int64)
