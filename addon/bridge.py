@@ -53,11 +53,20 @@ def _rest_matrices(bones) -> np.ndarray:
 
 
 def _rest_local(bones) -> np.ndarray:
-    """``(J, 4, 4)`` each bone's rest transform relative to its parent bone (root: armature)."""
-    rest = _rest_matrices(bones)
-    parent_inv = np.array([A.rigid_inverse(np.array(b.parent.matrix_local)) if b.parent else np.eye(4)
-                           for b in bones]).reshape(-1, 4, 4)
-    return parent_inv @ rest
+    """``(J, 4, 4)`` each bone's rest transform relative to its parent bone (root: armature).
+
+    Built the way Blender's pose evaluation builds it (``Bone.matrix`` and the
+    head offset from the parent's tail), not from ``inverse(parent.matrix_local)
+    @ matrix_local``: Blender's rest rotations can be off-orthogonal by ~3e-5
+    (bones turned ~180 degrees from their parent), and only its own numbers
+    reproduce its poses to 1e-5.
+    """
+    out = np.zeros((len(bones), 4, 4))
+    out[:, 3, 3] = 1.0
+    for j, b in enumerate(bones):
+        out[j, :3, :3] = np.array(b.matrix)
+        out[j, :3, 3] = np.array(b.head) + ((0.0, b.parent.length, 0.0) if b.parent else 0.0)
+    return out
 
 
 def rig_description(obj) -> dict:
@@ -218,7 +227,7 @@ def write_motion_action(obj, names, local_rotations, local_translations,
     local = A.rigid(A.quat_to_matrix(rot), trans)  # (T, J, 4, 4)
     is_root = np.array([b.parent is None for b in bones])
     local[:, is_root] = A.from_backend(local[:, is_root])
-    basis = A.rigid_inverse(_rest_local(bones))[None] @ local
+    basis = np.linalg.inv(_rest_local(bones))[None] @ local
     quats = A.quat_continuous(A.matrix_to_quat(basis[..., :3, :3]))
     locs = basis[..., :3, 3]
     moving = np.abs(locs).max(axis=0).max(axis=-1) > STILL_LOCATION
