@@ -7,15 +7,12 @@ import argparse
 import importlib
 import sys
 
+from .errors import UserError
+
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "retarget": ("kinemo.commands.retarget", "retarget a BVH motion onto another skeleton"),
-    "demo": ("kinemo.commands.demo", "headless demo: motion on a Rigify rig, saved as .blend + PNG"),
 }
-
-
-class UserError(Exception):
-    """An error caused by the user's input: printed without a traceback, exit 2."""
 
 
 def main(argv: list[str] | None = None) -> int:
