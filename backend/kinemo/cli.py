@@ -12,6 +12,7 @@ from .errors import UserError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "retarget": ("kinemo.commands.retarget", "retarget a BVH motion onto another skeleton"),
+    "demo": ("kinemo.commands.demo", "headless demo: motion on a Rigify rig, saved as .blend + PNG"),
 }
 
 
