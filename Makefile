@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/kinemo demo --out out/demo
+	$(VENV)/bin/kinemo demo --out out/demo --force
 
 test: $(STAMP)
 	$(PY) -m pytest -q -rs

@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retarget": ("kinemo.commands.retarget", "retarget a BVH motion onto another skeleton"),
     "serve": ("kinemo.commands.serve", "run the backend server the Blender add-on talks to"),
     "bench": ("kinemo.commands.bench", "benchmarks: kinemo bench server, ..."),
+    "demo": ("kinemo.commands.demo", "headless demo: motion on a Rigify rig, saved as .blend + PNG"),
 }
 
 

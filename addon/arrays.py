@@ -1,0 +1,135 @@
+"""Small numpy helpers for the bridge: the axis change and rotation conversions.
+
+The add-on runs inside Blender, where the ``kinemo`` package (and torch) is
+not installed, so it carries these few functions itself. They follow the
+backend's conventions (quaternions w-first, column vectors) and are tested
+against ``kinemo.core.rotations`` and ``kinemo.core.axes``. No bpy here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Blender (Z-up, facing -Y) -> backend (Y-up, facing +Z): (x, y, z) -> (x, z, -y).
+# Same numbers as kinemo.core.axes.BLENDER_TO_BACKEND.
+BLENDER_TO_BACKEND = np.array([[1.0, 0.0, 0.0],
+                               [0.0, 0.0, 1.0],
+                               [0.0, -1.0, 0.0]])
+
+
+def to_backend(m: np.ndarray) -> np.ndarray:
+    """Blender-world transforms ``(..., 4, 4)`` -> backend world (bone axes kept)."""
+    out = np.array(m, np.float64)
+    out[..., :3, :] = np.einsum("ab,...bc->...ac", BLENDER_TO_BACKEND, out[..., :3, :])
+    return out
+
+
+def from_backend(m: np.ndarray) -> np.ndarray:
+    """Backend-world transforms ``(..., 4, 4)`` -> Blender world."""
+    out = np.array(m, np.float64)
+    out[..., :3, :] = np.einsum("ba,...bc->...ac", BLENDER_TO_BACKEND, out[..., :3, :])
+    return out
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """``(..., 4)`` w-first (normalised here) -> ``(..., 3, 3)``."""
+    q = np.asarray(q, np.float64)
+    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    m = np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+                  2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+                  2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)
+    return m.reshape(q.shape[:-1] + (3, 3))
+
+
+def matrix_to_quat(m: np.ndarray) -> np.ndarray:
+    """Rotation matrices ``(..., 3, 3)`` -> unit quaternions ``(..., 4)``, w-first.
+
+    For each matrix the largest of ``|w|, |x|, |y|, |z|`` is solved first, which
+    keeps the division well away from zero.
+    """
+    m = np.asarray(m, np.float64)
+    t = np.stack([1 + m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2],
+                  1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
+                  1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2],
+                  1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]], -1)  # 4 * component^2
+    a = m[..., 2, 1] - m[..., 1, 2]
+    b = m[..., 0, 2] - m[..., 2, 0]
+    c = m[..., 1, 0] - m[..., 0, 1]
+    d = m[..., 0, 1] + m[..., 1, 0]
+    e = m[..., 0, 2] + m[..., 2, 0]
+    f = m[..., 1, 2] + m[..., 2, 1]
+    cand = np.stack([np.stack([t[..., 0], a, b, c], -1),
+                     np.stack([a, t[..., 1], d, e], -1),
+                     np.stack([b, d, t[..., 2], f], -1),
+                     np.stack([c, e, f, t[..., 3]], -1)], -2)
+    k = np.argmax(t, -1)
+    q = np.take_along_axis(cand, k[..., None, None], -2)[..., 0, :]
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return np.where(q[..., :1] < 0, -q, q)
+
+
+def quat_continuous(q: np.ndarray) -> np.ndarray:
+    """Flip signs along axis 0 (time) so consecutive quaternions agree. ``(T, ..., 4)``."""
+    q = np.array(q, np.float64)
+    for t in range(1, len(q)):
+        flip = np.sum(q[t] * q[t - 1], -1, keepdims=True) < 0
+        q[t] = np.where(flip, -q[t], q[t])
+    return q
+
+
+def _axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    m = np.zeros(angle.shape + (3, 3))
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]
+    m[..., axis, axis] = 1.0
+    m[..., i, i] = c
+    m[..., j, j] = c
+    m[..., i, j] = -s
+    m[..., j, i] = s
+    return m
+
+
+def euler_to_matrix(angles: np.ndarray, mode: str) -> np.ndarray:
+    """Blender Euler angles ``(..., 3)`` (x, y, z in radians) -> ``(..., 3, 3)``.
+
+    ``mode`` is a pose bone's ``rotation_mode`` such as ``"XYZ"``: Blender
+    rotates about the first letter's axis first, so ``"XYZ"`` is ``Rz @ Ry @ Rx``.
+    """
+    if sorted(mode) != ["X", "Y", "Z"]:
+        raise ValueError(f"not an Euler rotation mode: {mode!r}")
+    angles = np.asarray(angles, np.float64)
+    out = None
+    for letter in mode:
+        axis = "XYZ".index(letter)
+        r = _axis_rotation(axis, angles[..., axis])
+        out = r if out is None else r @ out
+    return out
+
+
+def axis_angle_to_matrix(angle: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Angle ``(...)`` radians about ``axis`` ``(..., 3)`` (normalised here) -> ``(..., 3, 3)``.
+
+    A zero axis means no rotation, as in Blender.
+    """
+    axis = np.asarray(axis, np.float64)
+    n = np.linalg.norm(axis, axis=-1, keepdims=True)
+    half = 0.5 * np.asarray(angle, np.float64)[..., None]
+    xyz = np.where(n > 1e-12, axis / np.maximum(n, 1e-12), 0.0) * np.sin(half)
+    w = np.where(n > 1e-12, np.cos(half), 1.0)
+    return quat_to_matrix(np.concatenate([w, xyz], -1))
+
+
+def rigid(rot: np.ndarray, trans: np.ndarray) -> np.ndarray:
+    """Rotation ``(..., 3, 3)`` and translation ``(..., 3)`` -> ``(..., 4, 4)``."""
+    rot = np.asarray(rot, np.float64)
+    m = np.zeros(rot.shape[:-2] + (4, 4))
+    m[..., :3, :3] = rot
+    m[..., :3, 3] = trans
+    m[..., 3, 3] = 1.0
+    return m
+
+
+def rigid_inverse(m: np.ndarray) -> np.ndarray:
+    """Inverse of rigid transforms ``(..., 4, 4)`` (rotation + translation only)."""
+    r = np.swapaxes(np.asarray(m, np.float64)[..., :3, :3], -1, -2)
+    return rigid(r, -np.einsum("...ab,...b->...a", r, m[..., :3, 3]))
