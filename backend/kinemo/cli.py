@@ -12,6 +12,7 @@ from .errors import UserError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "retarget": ("kinemo.commands.retarget", "retarget a BVH motion onto another skeleton"),
+    "data": ("kinemo.commands.data", "training corpus: prepare, stats, preview"),
 }
 
 
