@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.bonemap import auto_map
 from ..core.bvh import parse_bvh, read_bvh
 from ..core.retarget import Rig, prepare_rig, retarget_rigs
 from ..core.resample import resample
-from ..core.skeleton import Motion
+from ..core.skeleton import Motion, Skeleton
 from ..core.smpl import smpl_skeleton
 from .amass import amass_to_motion, read_amass
 from .clip import CONTACT_JOINTS, FPS, Clip, clip_from_motion
@@ -49,6 +50,22 @@ def _snap_fps(m: Motion) -> Motion:
     return m
 
 
+def standing_frames(skel: Skeleton, motion: Motion, idx: dict[str, int], tol: float = 0.02) -> Motion:
+    """The frames with both feet flat on the floor, for the retargeting reference pose.
+
+    The engine takes the most upright frame of the motion as the reference when the rest
+    pose lies flat (Bandai); restricting it to feet-flat frames keeps the feet's pitch
+    consistent from take to take (a lifted foot there would tilt that foot in every frame).
+    """
+    feet = [idx[r] for r in ("left_ankle", "right_ankle", "left_foot", "right_foot") if r in idx]
+    if not feet:
+        return motion
+    y = motion.positions(skel)[:, feet, 1]
+    lift = (y - y.min(axis=0)).max(axis=1)            # (T,) worst foot joint's height above its lowest
+    keep = lift <= max(tol, np.percentile(lift, 5))
+    return Motion(motion.rotations[keep], motion.translations[keep], motion.fps)
+
+
 def to_canonical(raw: RawTake, gates: GateConfig) -> tuple[Motion | None, str | None, float]:
     """Canonical-skeleton motion of a raw take (not resampled yet), or a drop reason."""
     tgt = target_rig()
@@ -60,8 +77,9 @@ def to_canonical(raw: RawTake, gates: GateConfig) -> tuple[Motion | None, str | 
         bad = check_finite(motion.rotations, motion.translations)
         if bad:
             return None, bad, motion.fps
-        src = prepare_rig(skel, motion=motion)
-        pelvis = src.bonemap.indices(skel)["pelvis"]
+        bm = auto_map(skel)
+        src = prepare_rig(skel, bm, standing_frames(skel, motion, bm.indices(skel)))
+        pelvis = bm.indices(skel)["pelvis"]
         bad = check_bone_lengths(skel, motion.positions(skel), gates, pelvis)
         if bad:
             return None, bad, motion.fps
