@@ -23,8 +23,10 @@ def _draw(ax, pos: np.ndarray, lim) -> None:
     """Front-ish 3D view of one pose ``(24, 3)`` (Y up drawn as the plot's vertical)."""
     for j, p in _limbs():
         ax.plot([pos[j, 0], pos[p, 0]], [pos[j, 2], pos[p, 2]], [pos[j, 1], pos[p, 1]], color=_color(j), lw=2)
-    (x0, x1), (z0, z1) = lim
-    ax.set_xlim(x0, x1), ax.set_ylim(z0, z1), ax.set_zlim(0, max(x1 - x0, z1 - z0, 2.0))
+    # a 2 m box following the pelvis: the body stays readable however far the take travels
+    cx, cz = pos[0, 0], pos[0, 2]
+    ax.set_xlim(cx - 1, cx + 1), ax.set_ylim(cz - 1, cz + 1), ax.set_zlim(0, 2)
+    ax.plot([cx - 1, cx + 1], [cz, cz], [0, 0], color="0.7", lw=0.8)
     ax.set_xlabel("x"), ax.set_ylabel("z"), ax.set_zlabel("y")
     ax.view_init(elev=15, azim=-60)
 
@@ -43,7 +45,7 @@ def render_strip(clip: Clip, path: Path, frames: int = 6, title: str = "") -> Pa
     import matplotlib.pyplot as plt
     idx = np.linspace(0, clip.num_frames - 1, frames).round().astype(int)
     lim = _limits(clip.positions)
-    fig = plt.figure(figsize=(2.2 * frames, 2.8), dpi=70)
+    fig = plt.figure(figsize=(2.4 * frames, 3.0), dpi=80)
     for k, t in enumerate(idx):
         ax = fig.add_subplot(1, frames, k + 1, projection="3d")
         _draw(ax, clip.positions[t], lim)
