@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("kinemo.commands.serve", "run the backend server the Blender add-on talks to"),
     "bench": ("kinemo.commands.bench", "benchmarks: kinemo bench server, ..."),
     "demo": ("kinemo.commands.demo", "headless demo: motion on a Rigify rig, saved as .blend + PNG"),
+    "data": ("kinemo.commands.data", "training corpus: prepare, stats, preview"),
 }
 
 

@@ -1,0 +1,105 @@
+"""``kinemo data prepare|stats|preview|splits``: the training corpus."""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from ..errors import UserError
+
+REPO_SHARED_BANDAI = (Path(__file__).resolve().parents[3].parent / "shared" / "data" / "bandai-namco-motion"
+                      / "bandai-namco-motion.tar.xz")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    cache = argparse.ArgumentParser(add_help=False)
+    cache.add_argument("--cache-dir", type=Path,
+                       help="kinemo cache root (default $KINEMO_CACHE or ~/.cache/kinemo); the corpus goes to "
+                            "CACHE/corpus/v<version>")
+    pr = sub.add_parser("prepare", parents=[cache], help="build the corpus (once; rebuilt when sources change)")
+    pr.add_argument("sources", nargs="*", type=Path,
+                    help="Bandai .tar.xz archive, folders of .bvh (+ optional .json labels) and AMASS .npz, "
+                         "single files; default: $KINEMO_DATA or ../shared Bandai archive")
+    pr.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    pr.add_argument("--force", action="store_true", help="rebuild even if the cache is up to date")
+    st = sub.add_parser("stats", parents=[cache], help="hours per split, content and style")
+    st.add_argument("--out", type=Path, help="also write the markdown tables to this file")
+    pv = sub.add_parser("preview", parents=[cache], help="render a take as stick figures (PNG strip or GIF)")
+    pv.add_argument("take", help="take id (see index.json in the corpus)")
+    pv.add_argument("--out", type=Path, required=True, help="output .png (a strip of poses) or .gif")
+    pv.add_argument("--frames", type=int, default=6, help="poses in a PNG strip")
+    pv.add_argument("--mirror", action="store_true", help="show the left/right mirrored clip")
+    pv.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    sp = sub.add_parser("splits", help="write the fixed split lists from an archive's take list (once)")
+    sp.add_argument("archive", type=Path)
+    sp.add_argument("--dir", type=Path, help="where to write train/val/test.txt (default: the package's)")
+
+
+def _sources(args) -> list[Path]:
+    if args.sources:
+        return list(args.sources)
+    env = os.environ.get("KINEMO_DATA")
+    if env:
+        return [Path(p) for p in env.split(os.pathsep) if p]
+    if REPO_SHARED_BANDAI.exists():
+        return [REPO_SHARED_BANDAI]
+    raise UserError("no motion sources: pass a folder or archive, or set KINEMO_DATA")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import cache
+    if args.action == "prepare":
+        if args.workers < 1:
+            raise UserError("--workers must be at least 1")
+        cache.build(_sources(args), args.cache_dir, workers=args.workers, force=args.force)
+        return 0
+    if args.action == "stats":
+        from ..data.stats import report
+        c = cache.load(args.cache_dir)
+        text = report(c.takes, c.report["dropped"], c.fps)
+        print(text)
+        if args.out:
+            args.out.write_text(text, encoding="utf-8")
+        return 0
+    if args.action == "preview":
+        from ..data.mirror import mirror
+        from ..data.preview import render_gif, render_strip
+        if args.out.exists() and not args.force:
+            raise UserError(f"{args.out} exists; pass --force to overwrite it")
+        c = cache.load(args.cache_dir)
+        i = c.find(args.take)
+        clip = c.clip(i)
+        t = c.takes[i]
+        title = f"{t['id']} ({t['content']}, {t['style']})"
+        if args.mirror:
+            clip, title = mirror(clip), title + " mirrored"
+        if args.out.suffix.lower() == ".gif":
+            render_gif(clip, args.out, title=title)
+        elif args.out.suffix.lower() == ".png":
+            render_strip(clip, args.out, args.frames, title)
+        else:
+            raise UserError("--out must end in .png or .gif")
+        print(f"wrote {args.out}")
+        return 0
+    if args.action == "splits":
+        from ..data import splits as S
+        from ..data.labels import from_bandai_name
+        from ..data.sources import LabelBook, iter_source
+        t0 = time.time()
+        book = LabelBook()
+        ids = [r.take_id for r in iter_source(args.archive, book)]
+        labels = {t: from_bandai_name(t) for t in ids}
+        missing = [t for t, v in labels.items() if v is None]
+        if missing:
+            raise UserError(f"takes without Bandai-style names: {missing[:5]}")
+        out = S.make_splits(labels)
+        try:
+            S.write_splits(out, args.dir or S.SPLIT_DIR)
+        except FileExistsError as e:
+            raise UserError(str(e)) from None
+        print(f"{len(ids)} takes -> " + ", ".join(f"{k} {len(v)}" for k, v in out.items())
+              + f" ({time.time() - t0:.0f} s)")
+        return 0
+    raise UserError(f"unknown action {args.action}")

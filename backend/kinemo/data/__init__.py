@@ -1,0 +1,1 @@
+"""The training corpus: motion sources -> canonical SMPL clips, cached, with labels, captions and splits."""
