@@ -100,19 +100,23 @@ def test_root_scaled_by_leg_length_and_target_bone_lengths_kept():
     np.testing.assert_allclose(lengths, np.broadcast_to(big.bone_lengths()[1:], lengths.shape), atol=1e-9)
 
 
-def test_feet_are_lifted_out_of_the_floor():
+def test_feet_land_on_the_targets_floor_whatever_its_legs():
     smpl = smpl_skeleton()
-    m = smpl.rest_motion(5)
-    # a target whose legs are longer than its rest root height claims: feet would sink
-    offs = smpl.offsets.copy()
-    for n in ("left_knee", "right_knee"):
-        offs[smpl.index(n)] *= 1.3
-    tgt = Skeleton(smpl.names, smpl.parents, offs)
-    out = retarget(smpl, m, tgt)
-    src_low = m.positions(smpl)[:, [7, 8, 10, 11], 1].min()
-    assert out.positions(tgt)[:, [7, 8, 10, 11], 1].min() >= min(src_low, 0.0) - 1e-9
-    no_fix = retarget(smpl, m, tgt, fix_ground=False)
-    assert no_fix.positions(tgt)[:, [7, 8, 10, 11], 1].min() < -0.01  # the fix did something
+    m = _random_motion(smpl, seed=6, amp=0.2)
+    feet = [smpl.index(r) for r in ("left_ankle", "right_ankle", "left_foot", "right_foot")]
+    for shin in (0.8, 1.3):  # shorter and longer shins than the rest height suggests
+        offs = smpl.offsets.copy()
+        for n in ("left_ankle", "right_ankle"):
+            offs[smpl.index(n)] *= shin
+        tgt = Skeleton(smpl.names, smpl.parents, offs)
+        out = retarget(smpl, m, tgt)
+        # a rig's sole: its lowest foot joint standing in its rest pose (a rest below the floor counts as 0)
+        sole = lambda sk: max(0.0, sk.rest_global()[1][feet, 1].min())  # noqa: E731
+        low_src = m.positions(smpl)[:, feet, 1].min() - sole(smpl)
+        low_tgt = out.positions(tgt)[:, feet, 1].min() - sole(tgt)
+        # the clip's lowest foot contact keeps its clearance above each rig's own sole
+        scale = out.root_positions[-1, 2] / m.root_positions[-1, 2]
+        assert abs(low_tgt - scale * low_src) < 1e-9, shin
 
 
 def _named(names_map: dict[str, str], extra: list[tuple[str, str, tuple]] = ()) -> Skeleton:

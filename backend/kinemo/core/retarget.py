@@ -16,7 +16,11 @@ Method (world-space deltas through a canonical T-pose):
    is applied to the target's T-pose: ``G_t = G_s C_s^-1 C_t``. Unmapped
    target joints keep their rest rotation relative to their parent.
 4. The root (pelvis) moves by the source's displacement scaled by the ratio
-   of leg lengths; bone lengths are always the target's own.
+   of leg lengths; bone lengths are always the target's own. Height is set
+   from the ground, not the pelvis: the clip's lowest foot contact lands on
+   the target's sole height (a rig's lowest foot joint when standing: from an
+   upright rest, else the lowest the feet go in the reference motion), so no
+   choice of reference frame can make the feet float or sink.
 5. Ground: where the target's feet would go below the floor further than
    the source's (scaled), the root is lifted just enough.
 
@@ -35,6 +39,7 @@ from .fk import forward_kinematics, global_to_local
 from .skeleton import Motion, Skeleton
 
 UP = np.array([0.0, 1.0, 0.0])
+_FEET = ("left_ankle", "right_ankle", "left_foot", "right_foot")
 _LEFT = np.array([1.0, 0.0, 0.0])
 _DOWN = -UP
 
@@ -73,6 +78,7 @@ class Rig:
     canon: np.ndarray     # (J, 4) world rotations C_j in the canonical T-pose
     leg_length: float
     upright_rest: bool
+    sole: float           # height of the lowest foot joint when the feet are on the floor
 
 
 def _frame(up: np.ndarray, lateral: np.ndarray) -> np.ndarray:
@@ -105,17 +111,19 @@ def prepare_rig(skel: Skeleton, bonemap: BoneMap | None = None, motion: Motion |
     idx = bm.indices(skel)
     ref_rot, ref_pos = skel.rest_global()
     upright = bool(_upright_score(ref_pos, idx) < np.radians(40))
+    feet = [idx[r] for r in _FEET if r in idx]
+    sole = max(0.0, float(ref_pos[feet, 1].min()))
     if not upright and motion is not None:
         g_rot, g_pos = motion.global_transforms(skel)
         t = int(np.argmin(_upright_score(g_pos, idx)))
         ref_rot, ref_pos = g_rot[t], g_pos[t]
-        # face the reference pose along +Z is not needed: C absorbs facing.
+        sole = max(0.0, float(g_pos[:, feet, 1].min()))
     A = _alignments(skel, idx, ref_pos)
     canon = R.quat_normalize(R.quat_mul(A, ref_rot))
     legs = [np.linalg.norm(ref_pos[idx[f"{s}_hip"]] - ref_pos[idx[f"{s}_knee"]]) +
             np.linalg.norm(ref_pos[idx[f"{s}_knee"]] - ref_pos[idx[f"{s}_ankle"]])
             for s in ("left", "right")]
-    return Rig(skel, bm, ref_rot, ref_pos, canon, float(np.mean(legs)), upright)
+    return Rig(skel, bm, ref_rot, ref_pos, canon, float(np.mean(legs)), upright, sole)
 
 
 def _alignments(skel: Skeleton, idx: dict[str, int], pos: np.ndarray) -> np.ndarray:
@@ -206,9 +214,13 @@ def retarget_rigs(src: Rig, motion: Motion, tgt: Rig, *, pairs=None, fix_ground:
     t_pel = tgt.bonemap.indices(ts)["pelvis"]
     scale = tgt.leg_length / src.leg_length
     root = scale * g_pos[:, s_pel]
-    root[:, 1] = tgt.ref_pos[t_pel, 1] + scale * (g_pos[:, s_pel, 1] - src.ref_pos[s_pel, 1])
     _place_joint(ts, local_rot, trans, t_pel, root)
     out = Motion(R.quat_continuous(local_rot), trans, motion.fps)
+    # height from the ground: the clip's lowest foot contact goes to the target's sole
+    src_low = g_pos[:, _foot_joints(src), 1].min()
+    tgt_low = out.positions(ts)[:, _foot_joints(tgt), 1].min()
+    root[:, 1] += tgt.sole + scale * (src_low - src.sole) - tgt_low
+    _place_joint(ts, out.rotations, out.translations, t_pel, root)
     if fix_ground:
         _lift_feet(src, g_pos, tgt, out, scale)
     return out
@@ -231,7 +243,7 @@ def _place_joint(skel: Skeleton, local_rot: np.ndarray, trans: np.ndarray, j: in
 
 def _foot_joints(rig: Rig) -> list[int]:
     idx = rig.bonemap.indices(rig.skeleton)
-    return [idx[r] for r in ("left_ankle", "right_ankle", "left_foot", "right_foot") if r in idx]
+    return [idx[r] for r in _FEET if r in idx]
 
 
 def _lift_feet(src: Rig, src_pos: np.ndarray, tgt: Rig, motion: Motion, scale: float) -> None:
