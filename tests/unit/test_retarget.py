@@ -109,7 +109,7 @@ def test_feet_land_on_the_targets_floor_whatever_its_legs():
         for n in ("left_ankle", "right_ankle"):
             offs[smpl.index(n)] *= shin
         tgt = Skeleton(smpl.names, smpl.parents, offs)
-        out = retarget(smpl, m, tgt)
+        out = retarget(smpl, m, tgt, fix_ground=False)
         # a rig's sole: its lowest foot joint standing in its rest pose (a rest below the floor counts as 0)
         sole = lambda sk: max(0.0, sk.rest_global()[1][feet, 1].min())  # noqa: E731
         low_src = m.positions(smpl)[:, feet, 1].min() - sole(smpl)
@@ -117,6 +117,10 @@ def test_feet_land_on_the_targets_floor_whatever_its_legs():
         # the clip's lowest foot contact keeps its clearance above each rig's own sole
         scale = out.root_positions[-1, 2] / m.root_positions[-1, 2]
         assert abs(low_tgt - scale * low_src) < 1e-9, shin
+        # and with the ground fix, no foot goes below the floor further than the source's do
+        fixed = retarget(smpl, m, tgt).positions(tgt)[:, feet, 1].min(axis=1)
+        src_abs = m.positions(smpl)[:, feet, 1].min(axis=1)
+        assert np.all(fixed >= np.minimum(scale * src_abs, 0.0) - 1e-9), shin
 
 
 def _named(names_map: dict[str, str], extra: list[tuple[str, str, tuple]] = ()) -> Skeleton:
