@@ -293,3 +293,15 @@ def test_cli_map_override_and_errors(tmp_path):
                    "  End Site\n  {\n   OFFSET 0 1 0\n  }\n }\n}\nMOTION\nFrames: 1\nFrame Time: 0.0333333\n0 0 0 0 0 0\n")
     r = _run_cli("retarget", bad, "--target", "smpl", "--out", tmp_path / "o4.bvh")
     assert r.returncode == 2 and "not a humanoid" in r.stderr
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("mixamorig:LeftUpLeg", ("left", "upleg")), ("LHipJoint", ("left", "hipjoint")), ("lfemur", ("left", "femur")),
+    ("DEF-thigh.L", ("left", "thigh")), ("Bip01 L Thigh", ("left", "thigh")), ("UpperLeg_L", ("left", "upperleg")),
+    ("LowerArm_L", ("left", "lowerarm")), ("hand.R", ("right", "hand")), ("spine.003", (None, "spine003")),
+    ("DEF-upper_arm.L.001", ("left", "upperarm")), ("Leg_Left", ("left", "leg")), ("rhumerus", ("right", "humerus")),
+    ("Root", (None, "root")), ("l_knee", ("left", "knee")),
+])
+def test_name_normalisation(name, expected):
+    from kinemo.core.bonemap import split_side
+    assert split_side(name) == expected

@@ -63,6 +63,8 @@ def split_side(name: str) -> tuple[str | None, str]:
     for _ in range(2):
         n = _PREFIXES.sub("", n)
     side = None
+    # Rigify-style numbered segments ("upper_arm.L.001"): drop the number, keep the side
+    n = re.sub(r"(?<=[._\- ][lLrR])[._]\d+$", "", n)
     m = re.search(r"(?:[._\- ]|(?<=[a-z0-9]))(left|right)$", n, re.I) or \
         re.search(r"[._\- ]([lr])$", n, re.I)
     if m:
