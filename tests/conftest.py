@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tarfile
 from pathlib import Path
 
@@ -50,3 +51,18 @@ def bandai_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def bandai_files(bandai_dir) -> list[Path]:
     return [bandai_dir / n for n in BANDAI_SAMPLE]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._kinemo_exitstatus = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """bpy 4.5's C++ exit handler can deadlock at interpreter exit (its
+    delayed-close thread never wakes), which would hang CI after a green run.
+    Once pytest has reported everything, leave without running exit handlers."""
+    if "bpy" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(getattr(config, "_kinemo_exitstatus", 0))

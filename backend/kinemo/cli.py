@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .errors import UserError
@@ -38,5 +39,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def console_main() -> None:
+    """Entry point of the installed ``kinemo`` command."""
+    rc = main()
+    if "bpy" in sys.modules:
+        # bpy 4.5's C++ exit handler can deadlock on its delayed-close thread;
+        # everything is written and saved by now, so leave without exit handlers.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    sys.exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()
