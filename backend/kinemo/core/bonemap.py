@@ -193,6 +193,14 @@ def _path(skel: Skeleton, ancestor: int, j: int) -> list[int]:
     return list(reversed(chain[:chain.index(ancestor)]))
 
 
+def _assign_spine(bm: BoneMap, names, spine: list[int], conf: float, how: str) -> None:
+    """Spine joints from pelvis (exclusive) to chest (inclusive) -> spine1/2/3."""
+    roles = {1: ["spine3"], 2: ["spine1", "spine3"]}.get(len(spine), ["spine1", "spine2", "spine3"])
+    picks = {1: [0], 2: [0, 1]}.get(len(spine), [0, len(spine) // 2, len(spine) - 1])
+    for role, k in zip(roles, picks):
+        bm._set(role, names[spine[k]], conf, how)
+
+
 def _map_by_hierarchy(skel: Skeleton, bm: BoneMap) -> None:
     idx = {r: skel.index(j) for r, j in bm.joints.items()}
     names = skel.names
@@ -215,11 +223,7 @@ def _map_by_hierarchy(skel: Skeleton, bm: BoneMap) -> None:
     chest = _lca(skel, arm[0], arm[1])
     if chest == pelvis or pelvis not in skel.chain_to_root(chest):
         return
-    spine = _path(skel, pelvis, chest)
-    roles = {1: ["spine3"], 2: ["spine1", "spine3"]}.get(len(spine), ["spine1", "spine2", "spine3"])
-    picks = {1: [0], 2: [0, 1]}.get(len(spine), [0, len(spine) // 2, len(spine) - 1])
-    for role, k in zip(roles, picks):
-        bm._set(role, names[spine[k]], 0.8, "spine chain between pelvis and chest")
+    _assign_spine(bm, names, _path(skel, pelvis, chest), 0.8, "spine chain between pelvis and chest")
     # neck and head: the chain above the chest that is neither arm
     arm_roots = {_path(skel, chest, a)[0] for a in arm}
     up = [c for c in skel.children(chest) if c not in arm_roots]
@@ -299,15 +303,12 @@ def _map_by_geometry(skel: Skeleton, bm: BoneMap) -> None:
         cur = max(skel.children(cur), key=lambda c: len(skel.descendants(c)))
         spine.append(cur)
     chest = cur
-    roles = {1: ["spine3"], 2: ["spine1", "spine3"]}.get(len(spine), ["spine1", "spine2", "spine3"])
-    picks = {1: [0], 2: [0, 1]}.get(len(spine), [0, len(spine) // 2, len(spine) - 1])
-    for r, k in zip(roles, picks):
-        bm._set(r, names[spine[k]], 0.5, "torso chain geometry")
-    kids = [c for c in skel.children(chest) if skel.descendants(c) or True]
+    _assign_spine(bm, names, spine, 0.5, "torso chain geometry")
+    kids = skel.children(chest)
     up = max(kids, key=lambda c: pos[c, 1] - abs((pos[c] - pos[chest]) @ left_axis))
     for c in kids:
         if c == up:
-            neck = [c] + [k for k in skel.descendants(c)]
+            neck = [c] + skel.descendants(c)
             bm._set("neck", names[c], 0.5, "upward chain from the chest")
             top = max(neck, key=lambda k: (pos[k, 1], -len(skel.chain_to_root(k))))
             head_path = _path(skel, chest, top)
