@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("kinemo.commands.bench", "benchmarks: kinemo bench server, ..."),
     "demo": ("kinemo.commands.demo", "headless demo: motion on a Rigify rig, saved as .blend + PNG"),
     "data": ("kinemo.commands.data", "training corpus: prepare, stats, preview"),
+    "train": ("kinemo.commands.train", "train the motion model: kinemo train --config small|tiny"),
 }
 
 

@@ -1,0 +1,36 @@
+"""``kinemo train --config NAME``: train the motion model on the prepared corpus (see kinemo.train.loop)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..data.cache import corpus_dir, default_cache_root
+from ..errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..model.config import CONFIGS
+    p.add_argument("--config", default="small", choices=sorted(CONFIGS), help="named configuration")
+    p.add_argument("--out", type=Path, default=Path("runs/model"), help="run directory (checkpoints, log.jsonl)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="kinemo cache root holding the corpus")
+    p.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint (its config wins)")
+    p.add_argument("--steps", type=int, default=None, help="override the config's step count")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ..model.config import CONFIGS
+    from ..train.loop import Run, train
+    cfg = CONFIGS[args.config]
+    if args.steps is not None:
+        if args.steps < 1:
+            raise UserError("--steps must be at least 1")
+        cfg = replace(cfg, steps=args.steps)
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
+    path = train(cfg, Run(out=args.out, corpus=corpus_dir(root), cache_dir=root / "text", resume=args.resume,
+                          max_minutes=args.max_minutes, threads=args.threads))
+    print(f"checkpoint: {path}")
+    return 0

@@ -1,0 +1,39 @@
+"""The complete model held by a checkpoint: denoiser + feature normalisation + kinematics + schedule."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .diffusion import cosine_alpha_bar
+from .features import D, J, Kinematics
+from .network import CONTACTS, Denoiser
+
+
+class MotionModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.denoiser = Denoiser(cfg)
+        self.kin = Kinematics()
+        # Feature statistics of the training split, fixed before training starts.
+        self.register_buffer("feat_mean", torch.zeros(D))
+        self.register_buffer("feat_std", torch.ones(D))
+        self.register_buffer("vel_std", torch.ones(3 * J))
+        self.register_buffer("alpha_bar", cosine_alpha_bar(cfg.diffusion_steps))
+
+    def norm(self, f: torch.Tensor) -> torch.Tensor:
+        return (f - self.feat_mean) / self.feat_std
+
+    def denorm(self, f: torch.Tensor) -> torch.Tensor:
+        return f * self.feat_std + self.feat_mean
+
+    def predict(self, x_t, t, obs, mask, text=None, text_on=None, music=None, music_on=None):
+        """Normalised x_t/obs ``(B, L, D)`` -> (x0 ``(B, L, D)`` normalised, velocities ``(B, L, 24, 3)`` in m/s,
+        contact logits ``(B, L, 4)``)."""
+        out = self.denoiser(x_t, t, obs, mask, text, text_on, music, music_on).float()
+        x0 = out[..., :D]
+        vel = (out[..., D:D + 3 * J] * self.vel_std).unflatten(-1, (J, 3))
+        return x0, vel, out[..., D + 3 * J:D + 3 * J + CONTACTS]
+
+    forward = predict   # so DDP (which wraps forward) all-reduces what training uses

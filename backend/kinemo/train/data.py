@@ -1,0 +1,86 @@
+"""Training windows from the corpus: random crops, mirroring, masks and captions, batched as tensors.
+
+The whole split is held in memory (the full corpus is ~170 MB of float32) so
+a batch is a gather, not a disk read. Each batch has one window length, drawn
+per batch, so no padding is needed and the model learns every length.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.cache import Corpus
+from ..data.captions import captions
+from ..data.labels import Labels, mirror_labels
+from ..data.mirror import MIRROR_CONTACTS, MIRROR_JOINTS
+from ..model.masks import anchor_of, random_mask
+from ..model.text import embed_cached
+
+
+@dataclass
+class Batch:
+    quats: torch.Tensor      # (B, L, 24, 4)
+    root: torch.Tensor       # (B, L, 3)
+    contacts: torch.Tensor   # (B, L, 4) float
+    mask: torch.Tensor       # (B, L, 25) bool
+    anchor: torch.Tensor     # (B,) long
+    text: torch.Tensor       # (B, 384)
+    text_on: torch.Tensor    # (B,) bool
+    random_yaw: torch.Tensor  # (B,) bool: anchor pelvis not keyed -> heading unknown, drawn at random
+
+
+class Windows:
+    """Random training windows of one split."""
+
+    def __init__(self, corpus: Corpus, split: str, cache_dir, text_drop: float = 0.25, mirror: float = 0.5):
+        self.ids = corpus.split(split)
+        if not self.ids:
+            raise ValueError(f"the corpus has no takes in split {split!r}")
+        takes = [corpus.takes[i] for i in self.ids]
+        self.starts = np.array([t["start"] for t in takes])
+        self.frames = np.array([t["frames"] for t in takes])
+        lo, hi = self.starts.min(), (self.starts + self.frames).max()
+        self.offset = lo
+        self.quats = np.ascontiguousarray(corpus.quats[lo:hi])
+        self.root = np.ascontiguousarray(corpus.root[lo:hi])
+        self.contacts = np.ascontiguousarray(corpus.contacts[lo:hi])
+        caps = [t["captions"] for t in takes]
+        mcaps = [captions(t["id"], mirror_labels(Labels(t["content"], t["style"])), len(t["captions"]) or 1)
+                 for t in takes]
+        table = embed_cached([c for cs in caps + mcaps for c in cs], cache_dir)
+        self.text = [np.stack([table[c] for c in cs]) if cs else None for cs in caps]
+        self.text_mirror = [np.stack([table[c] for c in cs]) if cs else None for cs in mcaps]
+        self.text_drop, self.mirror = text_drop, mirror
+
+    def longest(self) -> int:
+        return int(self.frames.max())
+
+    def sample(self, B: int, L: int, rng: np.random.Generator, mask_family: str | None = None) -> Batch:
+        """``B`` windows of ``L`` frames, uniform over all valid crops of takes at least ``L`` long."""
+        room = np.maximum(self.frames - L + 1, 0).astype(np.float64)
+        if room.sum() == 0:
+            raise ValueError(f"no take has {L} frames")
+        takes = rng.choice(len(room), size=B, p=room / room.sum())
+        first = self.starts[takes] - self.offset + (rng.random(B) * room[takes]).astype(int)
+        idx = first[:, None] + np.arange(L)
+        q, r, c = self.quats[idx].copy(), self.root[idx].copy(), self.contacts[idx].astype(np.float32)
+        flip = rng.random(B) < self.mirror
+        q[flip] = q[flip][:, :, MIRROR_JOINTS] * np.array([1, 1, -1, -1], np.float32)
+        r[flip] = r[flip] * np.array([-1, 1, 1], np.float32)
+        c[flip] = c[flip][:, :, MIRROR_CONTACTS]
+        masks = np.stack([random_mask(L, rng, mask_family) for _ in range(B)])
+        anchor = np.array([anchor_of(m) for m in masks])
+        text = np.zeros((B, 384), np.float32)
+        on = rng.random(B) >= self.text_drop
+        for b, (k, f) in enumerate(zip(takes, flip)):
+            table = (self.text_mirror if f else self.text)[k]
+            if table is None:
+                on[b] = False
+            else:
+                text[b] = table[rng.integers(len(table))]
+        random_yaw = ~masks[np.arange(B), anchor, 1]
+        return Batch(torch.from_numpy(q), torch.from_numpy(r), torch.from_numpy(c), torch.from_numpy(masks),
+                     torch.from_numpy(anchor), torch.from_numpy(text), torch.from_numpy(on),
+                     torch.from_numpy(random_yaw))

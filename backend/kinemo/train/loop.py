@@ -1,0 +1,187 @@
+"""The training loop: AdamW with warm-up and cosine decay, EMA weights, bf16 autocast on the CPU,
+periodic validation and checkpoints, resume, and DDP under ``torchrun``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..data.cache import Corpus
+from ..model.config import TrainConfig, from_dict
+from ..model.motion_model import MotionModel
+from . import checkpoint as ckpt
+from .data import Windows
+from .objective import batch_features, losses, total
+from ..model.features import velocities
+
+
+@dataclass
+class Run:
+    out: Path
+    corpus: Path
+    cache_dir: Path
+    resume: Path | None = None
+    max_minutes: float | None = None   # stop (with a checkpoint) after this much wall time
+    threads: int | None = None
+
+
+def _lr(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to 10% over the steps or over the time budget, whichever ends first
+    (so a run stopped by ``--max-minutes`` still ends annealed)."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = min(1.0, max((step - cfg.warmup) / max(1, cfg.steps - cfg.warmup), time_fraction))
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+@torch.no_grad()
+def fit_statistics(model: MotionModel, windows: Windows, cfg: TrainConfig, n: int = 512) -> None:
+    """Feature mean/std and velocity scale from random training windows (free masks: true headings)."""
+    rng = np.random.default_rng(1234)
+    gen = torch.Generator().manual_seed(1234)
+    L = min(cfg.model.max_frames, max(cfg.min_frames, 60))
+    feats, vels = [], []
+    for _ in range(max(1, n // 64)):
+        b = windows.sample(64, L, rng, mask_family="free")
+        f, pos = batch_features(model, b, gen)
+        feats.append(f.flatten(0, 1))
+        vels.append(velocities(pos).flatten(0, 1).flatten(1))
+    f, v = torch.cat(feats), torch.cat(vels)
+    model.feat_mean.copy_(f.mean(0))
+    model.feat_std.copy_(f.std(0).clamp_min(1e-2))
+    model.vel_std.copy_(v.std(0).clamp_min(1e-2))
+
+
+def _ddp() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Path:
+    """Train (or resume) and return the path of the last checkpoint."""
+    rank, world = _ddp()
+    device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    torch.manual_seed(cfg.seed + rank)
+    corpus = Corpus(run.corpus)
+    windows = Windows(corpus, "train", run.cache_dir, cfg.text_drop, cfg.mirror)
+    val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0)
+    model = MotionModel(cfg.model)
+    step, history = 0, []
+    state = None
+    if run.resume:
+        state = ckpt.read(run.resume)
+        cfg = from_dict(state["config"])
+        model = MotionModel(cfg.model)
+        model.load_state_dict(state["model"])
+        step, history = state["step"], state["extra"].get("history", [])
+        log(f"resumed from {run.resume} at step {step}")
+    else:
+        fit_statistics(model, windows, cfg)
+    model.to(device)
+    ema = copy.deepcopy(model).eval()
+    if state is not None:
+        ema.load_state_dict(state["ema"])
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    decay, no_decay = [], []
+    for n_, p in model.named_parameters():
+        (no_decay if p.ndim < 2 else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
+    if state is not None and state.get("opt"):
+        opt.load_state_dict(state["opt"])
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {n_params / 1e6:.2f} M parameters, {len(windows.ids)} training takes, device {device}, world {world}")
+    rng = np.random.default_rng(cfg.seed * 1000 + rank + step)
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank + step)
+    longest = min(cfg.model.max_frames, windows.longest())
+    t0, last = time.time(), time.time()
+    run.out.mkdir(parents=True, exist_ok=True)
+    logf = open(run.out / "log.jsonl", "a")
+    path = run.out / "last.pt"
+    acc: dict[str, float] = {}
+
+    def save():
+        ckpt.save(path, cfg, model, ema, opt, step, {"history": history})
+
+    while step < cfg.steps:
+        L = int(rng.integers(cfg.min_frames, longest + 1))
+        b = windows.sample(cfg.batch, L, rng)
+        b = type(b)(*(x.to(device) for x in vars(b).values()))
+        frac = (time.time() - t0) / (run.max_minutes * 60) if run.max_minutes else 0.0
+        lr = _lr(step, cfg, frac)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        model.train()
+        parts = losses(model, b, cfg, gen, net=net if world > 1 else None)
+        loss = total(parts, cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        with torch.no_grad():
+            d = min(cfg.ema, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - d)
+        step += 1
+        for k, v in parts.items():
+            acc[k] = acc.get(k, 0.0) + float(v.detach())
+        acc["loss"] = acc.get("loss", 0.0) + float(loss.detach())
+        if step % cfg.log_every == 0 and rank == 0:
+            rec = {"step": step, "time_s": round(time.time() - t0, 1), "lr": lr,
+                   **{k: round(v / cfg.log_every, 5) for k, v in acc.items()}}
+            acc = {}
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            log(f"step {step} loss {rec['loss']:.4f} feat {rec['feat']:.4f} pos {rec['pos']:.4f} "
+                f"({(time.time() - last) / cfg.log_every:.2f} s/step)")
+            last = time.time()
+        if step % cfg.val_every == 0 and rank == 0:
+            rec = {"step": step, "val": validate(ema, val, cfg)}
+            history.append(rec)
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            log(f"val {rec['val']}")
+        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            save()
+        if run.max_minutes and time.time() - t0 > run.max_minutes * 60:
+            log(f"time limit reached at step {step}")
+            break
+    if rank == 0:
+        save()
+    logf.close()
+    return path
+
+
+@torch.no_grad()
+def validate(model: MotionModel, val: Windows, cfg: TrainConfig) -> dict[str, float]:
+    """Losses on fixed validation windows at fixed noise levels (comparable across steps and runs)."""
+    rng = np.random.default_rng(7)
+    gen = torch.Generator().manual_seed(7)
+    L = min(cfg.model.max_frames, 90, val.longest())
+    out: dict[str, float] = {}
+    n = max(1, cfg.val_windows // 32)
+    for fam in ("inbetween", "free"):
+        for _ in range(n):
+            b = val.sample(32, L, rng, mask_family=fam)
+            t = torch.full((32,), model.cfg.diffusion_steps // 2, dtype=torch.long)
+            parts = losses(model, b, cfg, gen, t=t)
+            for k in ("feat", "pos"):
+                out[f"{fam}_{k}"] = out.get(f"{fam}_{k}", 0.0) + float(parts[k]) / n
+    return {k: round(v, 5) for k, v in out.items()}

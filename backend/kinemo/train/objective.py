@@ -1,0 +1,82 @@
+"""What training minimises: denoising in feature space plus the geometry and dynamics of the result.
+
+Terms (weights in :class:`~kinemo.model.config.TrainConfig`):
+- ``feat``: x0 features (normalised);
+- ``vel``: the dynamics head's joint velocities against the true ones (VideoJAM's joint motion+dynamics
+  prediction, here with velocities in place of optical flow);
+- ``pos``: joint positions of the predicted motion (FK), in units of 10 cm;
+- ``fkvel``: velocities of the predicted motion itself, so its dynamics match real ones (no jitter);
+- ``contact``: foot-contact logits; ``skate``: foot speed of the prediction where the real foot is planted.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..model.config import TrainConfig
+from ..model.diffusion import q_sample
+from ..model.features import FOOT_JOINTS, anchor_frame, encode, expand_mask, quat_to_matrix, velocities
+from ..model.motion_model import MotionModel
+from .data import Batch
+
+POS_UNIT = 0.1   # metres
+_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def bf16_helps(device: torch.device) -> bool:
+    """bf16 autocast pays on GPUs and on CPUs with bf16 instructions; elsewhere it is emulated and slower
+    (3x slower measured on this project's AVX-512 CPU without avx512_bf16)."""
+    if device.type == "cuda":
+        return True
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return any(f in flags for f in _BF16_FLAGS)
+VEL_UNIT = 1.0   # m/s
+
+
+def batch_features(model: MotionModel, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Canonical features ``(B, L, D)`` and their joint positions ``(B, L, 24, 3)``."""
+    rot = quat_to_matrix(b.quats)
+    yaw, origin = anchor_frame(rot, b.root, b.anchor)
+    rnd = ((torch.rand(yaw.shape, generator=gen) * 2 - 1) * math.pi).to(yaw.device)
+    yaw = torch.where(b.random_yaw, rnd, yaw)
+    feats = encode(rot, b.root, yaw, origin)
+    return feats, model.kin(feats)
+
+
+def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator, t: torch.Tensor | None = None,
+           net: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """Loss terms of one batch; ``net`` is the DDP wrapper of ``model`` when training on several devices."""
+    with torch.no_grad():
+        feats, pos = batch_features(model, b, gen)
+        vel = velocities(pos)
+        x0 = model.norm(feats)
+    B = x0.shape[0]
+    if t is None:
+        t = torch.randint(0, model.cfg.diffusion_steps, (B,), generator=gen).to(x0.device)
+    noise = torch.randn(x0.shape, generator=gen).to(x0.device)
+    x_t = q_sample(x0, t, noise, model.alpha_bar)
+    m = b.mask
+    obs = x0 * expand_mask(m)
+    with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and bf16_helps(x0.device)):
+        x0_hat, vel_hat, contact = (net or model)(x_t, t, obs, m, b.text, b.text_on)
+    pos_hat = model.kin(model.denorm(x0_hat))
+    fkvel = velocities(pos_hat)
+    foot = pos_hat[:, :, list(FOOT_JOINTS)]
+    foot_v = velocities(foot)[..., [0, 2]].norm(dim=-1)          # horizontal speed (B, L, 4)
+    return {
+        "feat": F.mse_loss(x0_hat, x0),
+        "vel": F.mse_loss(vel_hat / VEL_UNIT, vel / VEL_UNIT),
+        "pos": F.mse_loss(pos_hat / POS_UNIT, pos / POS_UNIT),
+        "fkvel": F.mse_loss(fkvel / VEL_UNIT, vel / VEL_UNIT),
+        "contact": F.binary_cross_entropy_with_logits(contact, b.contacts),
+        "skate": (foot_v * b.contacts).mean(),
+    }
+
+
+def total(parts: dict[str, torch.Tensor], cfg: TrainConfig) -> torch.Tensor:
+    return sum(getattr(cfg, f"w_{k}") * v for k, v in parts.items())
