@@ -27,10 +27,10 @@ def test_manifest_declares_id_version_and_permissions():
 def test_register_unregister(addon):
     addon.register()
     try:
-        assert hasattr(bpy.types, "KINEMO_PT_rig")
+        assert hasattr(bpy.types, "KINEMO_PT_main")
     finally:
         addon.unregister()
-    assert not hasattr(bpy.types, "KINEMO_PT_rig")
+    assert not hasattr(bpy.types, "KINEMO_PT_main")
 
 
 def test_axis_copy_agrees_with_kinemo(addon):
