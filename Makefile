@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.kinemo-installed
 WHEELS := $(wildcard /opt/wheels)
 PIPX   := $(if $(WHEELS),--find-links $(WHEELS),)
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean extension
 
 venv: $(STAMP)
 
@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/kinemo demo --out out/demo --force
 
+# One installable zip per platform in dist/ (wheels downloaded into build/extension).
+extension: $(STAMP)
+	$(PY) tools/build_extension.py --out dist
+
 test: $(STAMP)
 	$(PY) -m pytest -q -rs
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) out build/extension dist

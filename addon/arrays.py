@@ -133,3 +133,37 @@ def rigid_inverse(m: np.ndarray) -> np.ndarray:
     """Inverse of rigid transforms ``(..., 4, 4)`` (rotation + translation only)."""
     r = np.swapaxes(np.asarray(m, np.float64)[..., :3, :3], -1, -2)
     return rigid(r, -np.einsum("...ab,...b->...a", r, m[..., :3, 3]))
+
+
+def quat_slerp(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Shortest-arc interpolation of unit quaternions ``(..., 4)`` at weights ``w`` ``(..., 1)``."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    dot = np.sum(a * b, -1, keepdims=True)
+    b = np.where(dot < 0, -b, b)
+    dot = np.clip(np.abs(dot), 0.0, 1.0)
+    theta = np.arccos(dot)
+    s = np.sin(theta)
+    near = s < 1e-6  # nearly equal: linear is exact enough and avoids 0/0
+    wa = np.where(near, 1 - w, np.sin((1 - w) * theta) / np.where(near, 1.0, s))
+    wb = np.where(near, w, np.sin(w * theta) / np.where(near, 1.0, s))
+    q = wa * a + wb * b
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def resample_motion(rotations: np.ndarray, translations: np.ndarray, fps: float,
+                    new_fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """A motion ``(T, J, 4)`` / ``(T, J, 3)`` at ``fps`` -> the same duration at ``new_fps``.
+
+    First and last frames are kept: ``T' = round((T - 1) * new_fps / fps) + 1``
+    (as ``kinemo.core.resample``); slerp for rotations, linear for translations.
+    """
+    rot, trans = np.asarray(rotations, np.float64), np.asarray(translations, np.float64)
+    T = len(rot)
+    if abs(new_fps - fps) < 1e-9:
+        return rot, trans
+    n = int(round((T - 1) * new_fps / fps)) + 1
+    t = np.minimum(np.arange(n) * (fps / new_fps), T - 1)
+    i0 = np.floor(t).astype(int)
+    i1 = np.minimum(i0 + 1, T - 1)
+    w = (t - i0)[:, None, None]
+    return quat_slerp(rot[i0], rot[i1], w), (1 - w) * trans[i0] + w * trans[i1]

@@ -62,6 +62,8 @@ def example_request(msg_type: str, frames: int = 60) -> dict:
     if msg_type == "retarget":
         return {"source_rig": rig_from_skeleton(smpl), "motion": motion_to_wire(wave_motion(smpl, frames)),
                 "target_rig": rig_from_skeleton(mixamo_skeleton())}
+    if msg_type == "bonemap":
+        return {"source_rig": rig_from_skeleton(smpl), "target_rig": rig_from_skeleton(mixamo_skeleton())}
     if msg_type == "inbetween":
         keys = wave_motion(rig, frames)
         idx = np.array([0, frames // 2, frames - 1], np.int64)

@@ -128,12 +128,41 @@ def retarget(ctx: Context, body: dict, report: Report, cancelled: Callable[[], b
     src = skeleton_from_rig(body["source_rig"])
     tgt = skeleton_from_rig(body["target_rig"])
     motion = motion_from_wire(body["motion"])
+    pairs = None
+    if "mapping" in body:
+        pairs = mapping_overrides(src, tgt, body["mapping"]["source"], body["mapping"]["target"])
     if cancelled():
         raise Cancelled()
     report(0.1, "retarget", f"{motion.num_frames} frames, {src.num_joints} -> {tgt.num_joints} joints")
-    out = run_retarget(src, motion, tgt)
+    out = run_retarget(src, motion, tgt, pairs=pairs)
     report(1.0, "done", "retargeted")
     return {"motion": motion_to_wire(out)}
+
+
+def auto_pairs(src, tgt) -> list[tuple[str, str, str]]:
+    """``[(source bone, target bone, SMPL role)]`` that retarget pairs by default (SMPL order)."""
+    from kinemo.core.bonemap import auto_map
+    from kinemo.core.smpl import SMPL_JOINT_NAMES
+    s, t = auto_map(src).joints, auto_map(tgt).joints
+    return [(s[r], t[r], r) for r in SMPL_JOINT_NAMES if r in s and r in t]
+
+
+def mapping_overrides(src, tgt, sources: list[str], targets: list[str]) -> dict[str, str | None]:
+    """An explicit pair list -> ``retarget``'s ``pairs`` overrides, so exactly these pairs drive the target."""
+    for side, names, skel in (("source", sources, src), ("target", targets, tgt)):
+        unknown = [n for n in names if n not in skel.names]
+        if unknown:
+            raise ValueError(f"mapping names {side} bones the {side} rig does not have: {unknown[:5]}")
+    pairs: dict[str, str | None] = {s: None for s, _, _ in auto_pairs(src, tgt)}
+    pairs.update(zip(sources, targets))
+    return pairs
+
+
+@register("bonemap", available=_retarget_missing)
+def bonemap(ctx: Context, body: dict, report: Report, cancelled: Callable[[], bool]) -> dict:
+    from .convert import skeleton_from_rig
+    rows = auto_pairs(skeleton_from_rig(body["source_rig"]), skeleton_from_rig(body["target_rig"]))
+    return {"source": [r[0] for r in rows], "target": [r[1] for r in rows], "role": [r[2] for r in rows]}
 
 
 # --- the model requests (no model yet) ---------------------------------------------

@@ -38,7 +38,7 @@ SUPPORTED_VERSIONS = (1,)
 # Answered at once by the server's main loop.
 QUICK_REQUESTS = ("hello", "ping", "cancel")
 # Run by a worker: accepted -> progress* -> result | error.
-JOB_REQUESTS = ("inbetween", "generate", "dance", "retarget", "selftest")
+JOB_REQUESTS = ("inbetween", "generate", "dance", "retarget", "bonemap", "selftest")
 REQUEST_TYPES = QUICK_REQUESTS + JOB_REQUESTS
 RESPONSE_TYPES = ("accepted", "progress", "result", "error", "heartbeat")
 
@@ -563,6 +563,20 @@ def _check_dance(b: dict, path: str) -> None:
         raise _fail(path, "'features' needs 'features_fps'")
 
 
+def _check_mapping(m: dict, path: str) -> None:
+    for side in ("source", "target"):
+        names = m[side]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})[:5]
+            raise _fail(f"{path}.{side}", f"each bone may appear once; repeated: {dup}")
+
+
+# Explicit bone pairs (source[i] drives target[i]); they replace the automatic pairing.
+MAPPING = Struct({
+    "source": F(ListOf(Str(1, MAX_NAME_LEN), Dim("M", 1, MAX_JOINTS))),
+    "target": F(ListOf(Str(1, MAX_NAME_LEN), Dim("M", 1, MAX_JOINTS))),
+}, _check_mapping)
+
 _SAMPLING = {"seed": F(SEED, False), "steps": F(Int(1, 1000), False)}
 
 REQUEST_SCHEMAS: dict[str, Struct] = {
@@ -575,6 +589,12 @@ REQUEST_SCHEMAS: dict[str, Struct] = {
     "retarget": Struct({
         "source_rig": F(rig_spec("Js")),
         "motion": F(motion_spec("T", "Js")),
+        "target_rig": F(rig_spec("Jt")),
+        "mapping": F(MAPPING, False),
+    }),
+    # The automatic bone pairing retarget would use, for a person to review and edit.
+    "bonemap": Struct({
+        "source_rig": F(rig_spec("Js")),
         "target_rig": F(rig_spec("Jt")),
     }),
     # Diagnostic: forward kinematics of a generated motion, in chunks, with
@@ -616,6 +636,7 @@ REQUEST_SCHEMAS: dict[str, Struct] = {
         "frames": F(Int(1, MAX_FRAMES), False),
         "fps": F(FPS, False, 30.0),
         "rig": F(rig_spec("J"), False),
+        "text": F(Str(1, MAX_TEXT_LEN), False),
         **_SAMPLING,
     }, _check_dance),
 }
@@ -647,6 +668,11 @@ RESULT_SCHEMAS: dict[str, Struct] = {
         "positions": F(Array("float", (Dim("T", 1, 1_000_000), Dim("J", 1, MAX_JOINTS), 3)), False),
     }),
     "retarget": _MOTION_OUT,
+    "bonemap": Struct({
+        "source": F(ListOf(Str(1, MAX_NAME_LEN), Dim("M", 0, MAX_JOINTS))),
+        "target": F(ListOf(Str(1, MAX_NAME_LEN), Dim("M", 0, MAX_JOINTS))),
+        "role": F(ListOf(Str(1, MAX_NAME_LEN), Dim("M", 0, MAX_JOINTS))),
+    }),
     "inbetween": _MOTION_OUT,
     "generate": _MOTION_OUT,
     "dance": _MOTION_OUT,
