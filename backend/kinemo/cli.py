@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("kinemo.commands.demo", "headless demo: motion on a Rigify rig, saved as .blend + PNG"),
     "data": ("kinemo.commands.data", "training corpus: prepare, stats, preview"),
     "train": ("kinemo.commands.train", "train the motion model: kinemo train --config small|tiny"),
+    "inbetween": ("kinemo.commands.inbetween", "fill motion between key frames of a BVH (any humanoid)"),
+    "generate": ("kinemo.commands.generate", "motion from text, as BVH (SMPL or your rig)"),
 }
 
 

@@ -1,0 +1,36 @@
+"""``kinemo generate --text "..." --seconds 6 --out OUT.bvh [--target RIG.bvh]``: motion from a sentence."""
+from __future__ import annotations
+
+import argparse
+
+from ..core.bvh import Bvh, read_bvh, save_bvh
+from ..core.smpl import smpl_skeleton
+from ..errors import UserError
+from ._model_args import add_sampling, check_out, load_generator
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text", required=True, help='what the body does, e.g. "an old man waves with his left hand"')
+    p.add_argument("--seconds", type=float, default=6.0, help="duration (default 6)")
+    p.add_argument("--target", default=None, help="BVH rig to put the motion on (default: the SMPL skeleton)")
+    add_sampling(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..model.on_rig import MODEL_FPS, smpl_to_rig
+    out = check_out(args.out, [args.target], args.force)
+    if not 0 < args.seconds <= 600:
+        raise UserError(f"--seconds must be in (0, 600]; got {args.seconds}")
+    tgt = read_bvh(args.target) if args.target else None
+    gen = load_generator(args.model)
+    frames = max(1, int(round(args.seconds * MODEL_FPS)))
+    q, r = gen.generate(args.text, frames, seed=args.seed, steps=args.steps)
+    if tgt is None:
+        motion = smpl_to_rig(q, r, None)
+        save_bvh(out, Bvh(smpl_skeleton(), motion, [], 1.0))
+    else:
+        fps = tgt.motion.fps if tgt.motion.num_frames else MODEL_FPS
+        motion = smpl_to_rig(q, r, tgt.skeleton, tgt.motion if tgt.motion.num_frames else None, fps)
+        save_bvh(out, Bvh(tgt.skeleton, motion, tgt.channels, tgt.scale))
+    print(f"wrote {args.out}: {motion.num_frames} frames at {motion.fps:g} fps")
+    return 0

@@ -1,0 +1,203 @@
+"""``Generator``: the motion model behind one object, loaded once.
+
+All motion in and out is on the canonical SMPL skeleton at 30 fps: local
+rotations ``(T, 24, 4)`` (w-first) and the pelvis position ``(T, 3)`` in
+metres, Y up. Keys are given as full arrays plus boolean masks; values that
+are not keyed are ignored. Motions longer than the model's window are made
+from overlapping windows, each conditioned on the end of the one before
+(its overlap is passed in as keys), so joins are seamless by construction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..core import rotations as R
+from ..core.smpl import smpl_skeleton
+from ..errors import UserError
+from .features import D, J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, heading, quat_to_matrix
+from .keys import spread_correction
+from .sampler import Conditions, SamplerConfig, sample
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "model" / "kinemo-small.pt"
+Progress = Callable[[float], None]
+
+
+def _meet_keys(raw: np.ndarray, key: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Bend the prediction onto the keys without a pop (features ``(L, D)``, mask ``(L, 25)``).
+
+    Rotations are corrected by a rotation (the key relative to the prediction, as a rotation vector
+    spread over neighbouring frames), never by mixing 6D numbers, which can fold a large correction
+    through a degenerate frame; the root is corrected additively.
+    """
+    L = len(raw)
+    rq = R.sixd_to_quat(raw[:, 3:].reshape(L, J, 6))
+    kq = R.sixd_to_quat(key[:, 3:].reshape(L, J, 6))
+    jk = mask[:, 1:]
+    delta = np.where(jk[..., None], R.quat_to_axis_angle(R.quat_mul(kq, R.quat_conjugate(rq))), 0.0)
+    corr = spread_correction(delta.reshape(L, -1), np.repeat(jk, 3, 1)).reshape(L, J, 3)
+    q = R.quat_mul(R.axis_angle_to_quat(corr), rq)
+    root = raw[:, :3] + spread_correction(key[:, :3] - raw[:, :3], np.repeat(mask[:, :1], 3, 1))
+    return np.concatenate([root, R.quat_to_sixd(q).reshape(L, -1)], 1)
+
+
+class Cancelled(Exception):
+    """The caller's ``cancelled()`` turned true during sampling."""
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int
+    stop: int
+
+
+def plan_windows(frames: int, size: int, overlap: int) -> list[Window]:
+    """Cover ``frames`` with windows of at most ``size`` frames overlapping by ``overlap``."""
+    if frames <= size:
+        return [Window(0, frames)]
+    out, s = [], 0
+    while True:
+        e = min(s + size, frames)
+        out.append(Window(s, e))
+        if e == frames:
+            return out
+        s = e - overlap
+
+
+class Generator:
+    fps = 30.0
+
+    def __init__(self, model, cfg, extra: dict | None = None, sampler: SamplerConfig = SamplerConfig(),
+                 overlap: int = 30):
+        self.model = model.eval()
+        self.cfg = cfg
+        self.extra = extra or {}
+        self.sampler = sampler
+        self.overlap = overlap
+        self.skeleton = smpl_skeleton()
+        self.name = self.extra.get("name", "kinemo motion model")
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: str = "cpu", **kw) -> "Generator":
+        from ..train.checkpoint import load_model
+        p = Path(path) if path else DEFAULT_CHECKPOINT
+        if not p.exists():
+            raise UserError(f"no motion model at {p}" + ("" if path else
+                            " (the shipped checkpoint is missing from this install)"))
+        model, cfg, extra = load_model(p, device)
+        return cls(model, cfg, {**extra, "path": str(p)}, **kw)
+
+    @property
+    def window(self) -> int:
+        return self.cfg.model.max_frames
+
+    # --- public requests ----------------------------------------------------
+
+    def inbetween(self, quats: np.ndarray, root: np.ndarray, keys: np.ndarray, *, root_keys: np.ndarray | None = None,
+                  text: str | None = None, seed: int = 0, steps: int | None = None,
+                  progress: Progress | None = None, cancelled: Callable[[], bool] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Fill the motion between keys. quats ``(T, 24, 4)``, root ``(T, 3)``, keys ``(T,)`` or ``(T, 24)`` bool,
+        root_keys ``(T,)`` bool (default: frames with any joint keyed). Returns float64 quats, root; keyed
+        values are returned exactly as given."""
+        quats, root = np.asarray(quats, np.float64), np.asarray(root, np.float64)   # float32 -> 64 is exact
+        T = quats.shape[0] if quats.ndim == 3 else -1
+        if quats.shape != (T, J, 4) or root.shape != (T, 3) or T < 1:
+            raise UserError(f"in-betweening needs quats (T, 24, 4) and root (T, 3); got {quats.shape} and {root.shape}")
+        keys = np.asarray(keys, bool)
+        if keys.shape == (T,):
+            keys = np.repeat(keys[:, None], J, 1)
+        if keys.shape != (T, J):
+            raise UserError(f"keys must be (T,) or (T, 24) booleans for T = {T}; got {keys.shape}")
+        rk = keys.any(1) if root_keys is None else np.asarray(root_keys, bool)
+        if rk.shape != (T,):
+            raise UserError(f"root_keys must be ({T},) booleans; got {rk.shape}")
+        if not keys.any() and not rk.any():
+            raise UserError("no keys given: key at least one frame (or use generate)")
+        bad = (~np.isfinite(quats).all(-1) & keys) | (np.linalg.norm(quats, axis=-1) < 1e-6) & keys
+        if bad.any():
+            f, j = np.argwhere(bad)[0]
+            raise UserError(f"keyed rotation at frame {f}, joint {self.skeleton.names[j]} is not a valid quaternion")
+        if (~np.isfinite(root).all(-1) & rk).any():
+            raise UserError(f"keyed root position at frame {int(np.argmax(~np.isfinite(root).all(-1) & rk))} is not finite")
+        mask = np.concatenate([rk[:, None], keys], 1)
+        return self._run(quats, root, mask, text, None, seed, steps, progress, cancelled)
+
+    def generate(self, text: str, frames: int, *, seed: int = 0, steps: int | None = None,
+                 progress: Progress | None = None, cancelled: Callable[[], bool] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Motion from a sentence: quats ``(frames, 24, 4)``, root ``(frames, 3)``."""
+        from .text import check_text
+        check_text(text)
+        frames = int(frames)
+        if frames < 1:
+            raise UserError(f"frames must be at least 1; got {frames}")
+        q = np.tile(np.array([1.0, 0, 0, 0]), (frames, J, 1))
+        return self._run(q, np.zeros((frames, 3)), np.zeros((frames, MASK_DIMS), bool), text, None, seed, steps,
+                         progress, cancelled)
+
+    # --- the engine ---------------------------------------------------------
+
+    def _run(self, given_q, given_r, mask, text, music, seed, steps, progress, cancelled):
+        quats = R.quat_normalize(np.where(mask[:, 1:, None], given_q, np.array([1.0, 0, 0, 0])))
+        root = np.where(mask[:, :1], given_r, 0.0)
+        text_emb = None
+        if text is not None:
+            from .text import embed
+            text_emb = torch.from_numpy(embed([text]))
+        cfg = self.sampler if steps is None else replace(self.sampler, steps=int(steps))
+        if cfg.steps < 1:
+            raise UserError("steps must be at least 1")
+        T = len(quats)
+        out_q, out_r = quats.copy(), root.copy()
+        done = np.zeros(T, bool)
+        wins = plan_windows(T, self.window, self.overlap)
+        for w_i, w in enumerate(wins):
+            m = mask[w.start:w.stop].copy()
+            q, r = out_q[w.start:w.stop].copy(), out_r[w.start:w.stop].copy()
+            prev = done[w.start:w.stop]
+            m[prev] = True                       # what earlier windows made is context here
+            report = None if progress is None else (
+                lambda f, i=w_i: progress((i + f) / len(wins)))
+            q, r = self._window(q, r, m, text_emb, seed + w_i, cfg, report, cancelled)
+            out_q[w.start:w.stop], out_r[w.start:w.stop] = q, r
+            done[w.start:w.stop] = True
+        # the user's keys, bit-exact (as given, not renormalised)
+        out_q[mask[:, 1:]] = given_q[mask[:, 1:]]
+        out_r[mask[:, 0]] = given_r[mask[:, 0]]
+        return out_q, out_r
+
+    @torch.no_grad()
+    def _window(self, quats, root, mask, text_emb, seed, cfg, report, cancelled):
+        model = self.model
+        L = len(quats)
+        q = torch.from_numpy(quats[None]).float()
+        r = torch.from_numpy(root[None]).float()
+        m = torch.from_numpy(mask[None])
+        rot = quat_to_matrix(q)
+        anchor = int(np.argmax(mask.any(1))) if mask.any() else 0
+        yaw, origin = anchor_frame(rot, r, torch.tensor([anchor]))
+        if not mask[anchor, 1]:
+            yaw = torch.zeros(1)                 # no facing given: the model's own canonical facing (+Z)
+        if not mask[anchor, 0]:
+            origin = torch.zeros(1, 3)
+        feats = encode(rot, r, yaw, origin)
+        fm = expand_mask(m)
+        obs = model.norm(feats) * fm
+        cond = Conditions(obs, m, text_emb)
+        last = None
+        for step in sample(model, cond, cfg, seed):
+            last = step
+            if report:
+                report(step.index / step.total)
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+        out = _meet_keys(model.denorm(last.raw)[0].double().numpy(), feats[0].double().numpy(), mask)
+        rot_w, root_w = decode(torch.from_numpy(out[None]).float(), yaw, origin)
+        qo = R.matrix_to_quat(rot_w[0].double().numpy())
+        qo = R.quat_continuous(qo, axis=0)
+        return qo, root_w[0].double().numpy()
