@@ -11,6 +11,7 @@ import importlib
 # name -> (module, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
     "server": ("kinemo.eval.bench_server", "request overhead of kinemo serve (ping, 10 MB result, share outside the model)"),
+    "inbetween": ("kinemo.eval.bench_inbetween", "LaFAN1 in-betweening protocol: L2P, L2Q, NPSS, skating, seam jerk vs baselines"),
 }
 
 
