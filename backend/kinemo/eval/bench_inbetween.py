@@ -111,7 +111,7 @@ def run_method(method, q: np.ndarray, r: np.ndarray, keys: np.ndarray, seed: int
     for i in range(len(q)):
         a, b = method.inbetween(q_in[i].astype(np.float32), r_in[i].astype(np.float32), keys, **kw)
         out_q[i], out_r[i] = a, b
-        if log and (i + 1) % 50 == 0:
+        if log and (i + 1) % 50 == 0 and time.perf_counter() - t0 > 10:  # only slow methods report progress
             log(f"    {i + 1}/{len(q)} windows, {(time.perf_counter() - t0) / (i + 1):.3f} s each")
     return out_q, out_r, (time.perf_counter() - t0) / len(q)
 

@@ -35,7 +35,6 @@ Dance (Li et al. 2021 AIST++; Siyao et al. 2022 Bailando; Tseng et al. 2023 EDGE
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
 from scipy.ndimage import gaussian_filter1d
 
 from ..core import rotations as R
@@ -283,8 +282,8 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError("each feature set needs at least 2 samples")
     mu = a.mean(0) - b.mean(0)
     sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    ra = linalg.sqrtm(sa)
-    ra = np.real(ra + ra.T) / 2
+    w, v = np.linalg.eigh(sa)                       # symmetric PSD square root (exact, no sqrtm warnings)
+    ra = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
     ev = np.linalg.eigvalsh(ra @ sb @ ra)
     cross = np.sum(np.sqrt(np.clip(ev, 0, None)))
     return float(max(mu @ mu + np.trace(sa) + np.trace(sb) - 2 * cross, 0.0))
