@@ -1,0 +1,146 @@
+"""``kinemo bench text``: text-to-motion by the ACTOR / MDM action-to-motion protocol.
+
+A motion classifier and feature extractor (:mod:`kinemo.eval.classifier`) is
+trained once on the training split's real clips. Then, per row:
+
+- recognition accuracy: the classifier's content and style against the labels
+  of the test take whose caption was used;
+- FID: Fréchet distance between the row's features and the real test clips';
+- diversity: mean feature distance between distinct clips of the row.
+
+Rows:
+
+- ``real test``: the real test clips themselves (accuracy of the classifier,
+  diversity of the data); its FID is real val vs real test, the floor a
+  generator can reach with this many clips;
+- ``random training clip``: for each test take, a training clip drawn at random
+  (fixed seed): a retrieval baseline that ignores the text;
+- ``model, test captions`` / ``model, held-out paraphrases``: per test take, one
+  motion of the take's length generated from its first training-style caption
+  (``captions[0]``) and from its first held-out paraphrase (``eval_captions[0]``),
+  which the model never saw in training.
+
+``--max-takes`` keeps an evenly spaced subset of the test takes for the
+generated rows (the real rows always use every test take).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics as M
+from .baselines import load_model
+from .bench_inbetween import subsample
+from .classifier import ClassifierConfig, load_or_train
+from .clips import open_corpus
+from .report import add_output_arguments, fmt, global_transforms, pyplot, ratio, savefig, table, write_json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="PATH", help="checkpoint to evaluate ('shipped' for the shipped one)")
+    p.add_argument("--corpus", type=Path, help="corpus folder (default: the cache's current corpus)")
+    p.add_argument("--max-takes", type=int, default=100,
+                   help="test takes to generate from, evenly spaced, 0 = all (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
+    p.add_argument("--device", default="cpu")
+    add_output_arguments(p)
+
+
+def row(clf, positions: list[np.ndarray], contents: list[str], styles: list[str], ref: np.ndarray | None,
+        fid_ref: np.ndarray | None = None) -> dict:
+    f, c, s = clf.predict(positions)
+    return {"clips": len(positions),
+            "content_accuracy": M.accuracy(np.array(c), np.array(contents)),
+            "style_accuracy": M.accuracy(np.array(s), np.array(styles)),
+            "fid": M.frechet_distance(fid_ref if fid_ref is not None else f, ref) if ref is not None else float("nan"),
+            "diversity": M.diversity(f)}
+
+
+def generated_positions(gen, texts: list[str], frames: list[int], seed: int, steps: int | None, log) -> list:
+    out, t0 = [], time.perf_counter()
+    kw = {"seed": seed} if steps is None else {"seed": seed, "steps": steps}
+    for i, (text, n) in enumerate(zip(texts, frames)):
+        q, r = gen.generate(text, int(n), **kw)
+        out.append(global_transforms(q, r)[1])
+        if (i + 1) % 20 == 0:
+            log(f"    {i + 1}/{len(texts)} generated, {(time.perf_counter() - t0) / (i + 1):.2f} s each")
+    return out
+
+
+FIGURES = ("content_accuracy", "style_accuracy", "fid", "diversity")
+
+
+def format_table(res: dict) -> str:
+    rows_ = res["rows"]
+    ref = rows_.get("random training clip")
+    real = rows_["real test"]
+    header = ["row", "clips"] + list(FIGURES)
+    out = []
+    for name, r in rows_.items():
+        cells = [name, str(r["clips"])]
+        for m in FIGURES:
+            v = r[m]
+            extra = [ratio(v, real[m]) + " real"] if name != "real test" else []
+            if ref is not None and name not in ("random training clip", "real test"):
+                extra.append(ratio(v, ref[m]) + " random")
+            cells.append(fmt(v) + (f" ({', '.join(extra)})" if extra else ""))
+        out.append(cells)
+    return (table(header, out) + "\naccuracy: higher is better; FID: lower; diversity: closest to real test is best."
+            "\nreal test FID is real val vs real test (the floor for this many clips).")
+
+
+def plot(res: dict, out: Path) -> Path:
+    plt = pyplot()
+    names = list(res["rows"])
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    for ax, m in zip(axes, FIGURES):
+        ax.bar(range(len(names)), [res["rows"][n][m] or 0 for n in names], color=[f"C{i}" for i in range(len(names))])
+        ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+        ax.set_title(m.replace("_", " "))
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("text-to-motion, classifier trained on the training split")
+    fig.tight_layout()
+    path = savefig(fig, out, "text")
+    plt.close(fig)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    corpus = open_corpus(args.corpus)
+    t0 = time.time()
+    clf = load_or_train(corpus, ClassifierConfig())
+    test = corpus.split("test")
+    val = corpus.split("val")
+    pos = lambda ix: [np.asarray(corpus.clip(i).positions) for i in ix]  # noqa: E731
+    labels = lambda ix, k: [corpus.takes[i][k] for i in ix]  # noqa: E731
+    real_pos = pos(test)
+    real_feat = clf.features(real_pos)
+    rows: dict[str, dict] = {}
+    rows["real test"] = row(clf, real_pos, labels(test, "content"), labels(test, "style"), real_feat,
+                            fid_ref=clf.features(pos(val)) if len(val) >= 2 else None)
+    rng = np.random.default_rng(args.seed)
+    train = corpus.split("train")
+    picks = [train[k] for k in rng.integers(0, len(train), len(test))]
+    rows["random training clip"] = row(clf, pos(picks), labels(test, "content"), labels(test, "style"), real_feat)
+    model_note = "no model given (--model PATH): real data and the retrieval baseline only"
+    if args.model:
+        gen = load_model(None if args.model == "shipped" else args.model, args.device)
+        sub = subsample(test, args.max_takes)
+        frames = [corpus.takes[i]["frames"] for i in sub]
+        for key, name in (("captions", "model, test captions"), ("eval_captions", "model, held-out paraphrases")):
+            print(f"  generating {len(sub)} motions from {key}")
+            g = generated_positions(gen, [corpus.takes[i][key][0] for i in sub], frames, args.seed, args.steps, print)
+            rows[name] = row(clf, g, labels(sub, "content"), labels(sub, "style"), real_feat)
+        model_note = f"model {args.model}"
+    res = {"classifier": {**clf.info, "contents": len(clf.contents), "styles": len(clf.styles),
+                          "feature_dim": int(real_feat.shape[1])},
+           "rows": rows, "model": model_note, "seed": args.seed, "wall_s": time.time() - t0}
+    print(f"kinemo bench text: {len(test)} test takes; {model_note}")
+    print(format_table(res))
+    js, png = write_json(args.out, "text", res), plot(res, args.out)
+    print(f"wrote {js} and {png}")
+    return 0

@@ -1,0 +1,88 @@
+"""The eval benches end to end on real Bandai takes: a small corpus built in tmp (three takes
+moved to its test split) and the same takes as a folder of BVH files."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from kinemo.cli import main
+from kinemo.data.cache import build
+
+TEST_TAKES = ("dataset-1_walk_normal_001", "dataset-2_run_active_001", "dataset-2_walk-turn-left_feminine_001")
+
+
+@pytest.fixture(scope="module")
+def small_corpus(bandai_dir, tmp_path_factory):
+    splits = tmp_path_factory.mktemp("splits")
+    names = sorted(f.stem for f in bandai_dir.glob("*.bvh"))
+    (splits / "test.txt").write_text("\n".join(TEST_TAKES) + "\n")
+    (splits / "train.txt").write_text("\n".join(n for n in names if n not in TEST_TAKES) + "\n")
+    (splits / "val.txt").write_text("")
+    cache = tmp_path_factory.mktemp("cache")
+    return build([bandai_dir], cache, workers=2, split_dir=splits, log=lambda s: None)
+
+
+def check_inbetween(out, windows_at_most: int):
+    res = json.loads((out / "inbetween.json").read_text())
+    assert (out / "inbetween.png").stat().st_size > 10_000
+    assert 0 < res["protocol"]["windows"] <= windows_at_most
+    zv, lin = res["methods"]["zero-velocity"], res["methods"]["interpolation"]
+    for n in ("5", "15", "30", "45"):
+        assert lin[n]["l2p"] < zv[n]["l2p"] and lin[n]["l2q"] < zv[n]["l2q"]
+        assert lin[n]["jerk"] < zv[n]["jerk"]            # holding then jumping to the target pops
+        assert zv[n]["key_pos_m"] < 1e-5 and lin[n]["key_pos_m"] < 1e-5
+        assert zv[n]["skate"] == 0.0                       # a held pose never moves its feet
+    # longer gaps are harder for interpolation
+    assert lin["45"]["l2p"] > lin["5"]["l2p"]
+    return res
+
+
+def test_bench_inbetween_on_the_corpus_test_split(small_corpus, tmp_path, capsys):
+    out = tmp_path / "bench"
+    rc = main(["bench", "inbetween", "--corpus", str(small_corpus), "--max-windows", "6", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    res = check_inbetween(out, 6)
+    assert res["l2p_std_from"] == "train split" and res["protocol"]["takes"] <= len(TEST_TAKES)
+    assert "interpolation" in text and "x" in text and "l2p" in text
+
+
+def test_bench_inbetween_on_a_bvh_folder(bandai_dir, tmp_path, capsys):
+    folder = tmp_path / "bvh"
+    folder.mkdir()
+    for t in TEST_TAKES[:2]:
+        shutil.copy(bandai_dir / f"{t}.bvh", folder)
+    (folder / "broken.bvh").write_text("HIERARCHY\nROOT hips\n{")
+    out = tmp_path / "bench"
+    rc = main(["bench", "inbetween", "--bvh-dir", str(folder), "--corpus", str(tmp_path / "no-corpus"),
+               "--max-windows", "4", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "skipping" in text and "broken.bvh" in text
+    res = check_inbetween(out, 4)
+    assert res["l2p_std_from"] == "evaluated windows"
+
+
+def test_bench_dance_skips_a_corpus_without_dances(small_corpus, tmp_path, capsys):
+    rc = main(["bench", "dance", "--corpus", str(small_corpus), "--out", str(tmp_path / "b")])
+    assert rc == 0
+    assert "no dance takes" in capsys.readouterr().out
+    assert not (tmp_path / "b").exists()
+
+
+def test_unknown_baseline_is_a_clear_error(small_corpus, tmp_path, capsys):
+    rc = main(["bench", "inbetween", "--corpus", str(small_corpus), "--baselines", "cubic", "--out", str(tmp_path)])
+    assert rc == 2 and "unknown baseline 'cubic'" in capsys.readouterr().err
+
+
+def test_classifier_features_ignore_place_and_facing(small_corpus):
+    from kinemo.core import rotations as R
+    from kinemo.data.cache import Corpus
+    from kinemo.eval.classifier import frame_features
+    pos = np.asarray(Corpus(small_corpus).clip(0).positions, np.float64)
+    yaw = R.axis_angle_to_quat(np.array([0.0, 2.0, 0.0]))
+    moved = R.quat_apply(yaw, pos) + np.array([3.0, 0.0, -7.0])
+    assert np.allclose(frame_features(pos), frame_features(moved), atol=1e-4)
