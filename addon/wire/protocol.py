@@ -618,6 +618,7 @@ REQUEST_SCHEMAS: dict[str, Struct] = {
         })),
         "frames": F(Int(1, MAX_FRAMES)),
         "fps": F(FPS, False, 30.0),
+        "text": F(Str(1, MAX_TEXT_LEN), False),
         **_SAMPLING,
     }, _check_inbetween),
     "generate": Struct({

@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default="tcp://127.0.0.1:5557",
                    help="ZeroMQ endpoint to bind (default %(default)s; a port of * picks a free one)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--model", default="auto", help="motion model checkpoint (default: the shipped one)")
+    g.add_argument("--no-model", action="store_true", help="serve without a motion model (retarget only)")
     p.add_argument("--token-file", type=Path,
                    help="shared secret for signing messages (needed off loopback); "
                         "created with a random token if it does not exist")
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                           heartbeat_interval=args.heartbeat, client_timeout=args.client_timeout,
                           max_message_bytes=int(args.max_message_mb * 1024 * 1024))
     t0 = time.perf_counter()
-    ctx = handlers.load_context(args.device)
+    ctx = handlers.load_context(args.device, None if args.no_model else args.model)
     handlers.warm_up(ctx)
     server = Server(config, ctx)
     try:

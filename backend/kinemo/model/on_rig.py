@@ -117,15 +117,16 @@ def _interpolate_unmapped(out: Motion, key_frames: np.ndarray, key_rot: np.ndarr
 
 
 def smpl_to_rig(quats: np.ndarray, root: np.ndarray, skel: Skeleton | None,
-                rest_motion: Motion | None = None, fps: float = MODEL_FPS) -> Motion:
-    """A canonical SMPL motion (30 fps) on ``skel`` (or on SMPL itself when ``skel`` is None), at ``fps``."""
+                rest_motion: Motion | None = None, fps: float = MODEL_FPS, frames: int | None = None) -> Motion:
+    """A canonical SMPL motion (30 fps) on ``skel`` (or on SMPL itself when ``skel`` is None), at ``fps``,
+    with ``frames`` frames (default: the same duration)."""
     smpl = smpl_skeleton()
     made = Motion(np.asarray(quats, np.float64), np.repeat(smpl.offsets[None], len(quats), 0), MODEL_FPS)
     made.translations[:, 0] = root
     if skel is not None:
         made = retarget_rigs(_smpl_rig(), made, _rig(skel, rest_motion))
-    if abs(fps - MODEL_FPS) > 1e-9:
-        n = int(round((made.num_frames - 1) * fps / MODEL_FPS)) + 1
+    n = frames if frames is not None else int(round((made.num_frames - 1) * fps / MODEL_FPS)) + 1
+    if abs(fps - MODEL_FPS) > 1e-9 or n != made.num_frames:
         made = sample(made, np.arange(n) * (MODEL_FPS / fps))
         made.fps = float(fps)
     return made

@@ -165,37 +165,101 @@ def bonemap(ctx: Context, body: dict, report: Report, cancelled: Callable[[], bo
     return {"source": [r[0] for r in rows], "target": [r[1] for r in rows], "role": [r[2] for r in rows]}
 
 
-# --- the model requests (no model yet) ---------------------------------------------
+# --- the model requests ----------------------------------------------------------
 
 def needs_model(name: str) -> Callable[[Context], str | None]:
     def available(ctx: Context) -> str | None:
         return None if ctx.model is not None else (
-            f"{name} needs the motion model, which is not available in this build yet")
+            f"{name} needs the motion model, which this server has not loaded ({ctx.model_detail})")
     return available
 
 
-def _model_missing(name: str):
-    """Placeholder until the model exists (the server checks ``available`` first)."""
+def _model_call(ctx: Context, report: Report, cancelled: Callable[[], bool], stage: str):
+    """Progress and cancellation hooks for the Generator, and its Cancelled mapped to the server's."""
+    from kinemo.model.generator import Cancelled as ModelCancelled
+
+    def progress(f: float) -> None:
+        report(0.05 + 0.9 * f, stage, f"{round(100 * f)}%")
+
+    return progress, cancelled, ModelCancelled
+
+
+@register("inbetween", available=needs_model("inbetween"))
+def inbetween(ctx: Context, body: dict, report: Report, cancelled: Callable[[], bool]) -> dict:
+    from kinemo.model.on_rig import inbetween_on_rig
+
+    from .convert import motion_to_wire, skeleton_from_rig
+    skel = skeleton_from_rig(body["rig"])
+    keys = body["keys"]
+    report(0.0, "prepare", f"{len(keys['frames'])} keys on {skel.num_joints} bones")
+    progress, stop, ModelCancelled = _model_call(ctx, report, cancelled, "sample")
+    try:
+        out = inbetween_on_rig(ctx.model, skel, np.asarray(keys["frames"]), np.asarray(keys["rotations"], np.float64),
+                               np.asarray(keys["translations"], np.float64), body["frames"], body["fps"],
+                               key_mask=keys.get("mask"), text=body.get("text"), seed=body.get("seed", 0),
+                               steps=body.get("steps"), progress=progress, cancelled=stop)
+    except ModelCancelled:
+        raise Cancelled() from None
+    report(1.0, "done", "in-betweened")
+    return {"motion": motion_to_wire(out)}
+
+
+@register("generate", available=needs_model("generate"))
+def generate(ctx: Context, body: dict, report: Report, cancelled: Callable[[], bool]) -> dict:
+    from kinemo.model.on_rig import MODEL_FPS, smpl_to_rig
+
+    from .convert import motion_to_wire, skeleton_from_rig
+    skel = skeleton_from_rig(body["rig"]) if "rig" in body else None
+    fps, frames = body["fps"], body["frames"]
+    n30 = int(round((frames - 1) * MODEL_FPS / fps)) + 1
+    report(0.0, "text", "reading the prompt")
+    progress, stop, ModelCancelled = _model_call(ctx, report, cancelled, "sample")
+    try:
+        q, r = ctx.model.generate(body["text"], n30, seed=body.get("seed", 0), steps=body.get("steps"),
+                                  progress=progress, cancelled=stop)
+    except ModelCancelled:
+        raise Cancelled() from None
+    report(0.95, "retarget", "onto the rig" if skel else "on the SMPL skeleton")
+    out = smpl_to_rig(q, r, skel, fps=fps, frames=frames)
+    report(1.0, "done", "generated")
+    return {"motion": motion_to_wire(out)}
+
+
+def _dance_missing(name: str):
     def run(ctx, body, report, cancelled):
-        raise ProtocolError(Code.NOT_AVAILABLE, needs_model(name)(ctx) or f"{name} is not implemented")
+        raise ProtocolError(Code.NOT_AVAILABLE, "dance needs a model trained with music, which this server lacks")
     return run
 
 
-for _name in ("inbetween", "generate", "dance"):
-    HANDLERS[_name] = Handler(_model_missing(_name), needs_model(_name))
+HANDLERS.setdefault("dance", Handler(_dance_missing("dance"), needs_model("dance")))
 
 
 # --- set-up --------------------------------------------------------------------
 
-def load_context(device: str = "cpu") -> Context:
-    """The shared context for a server on ``device``; checks that the device exists."""
+def load_context(device: str = "cpu", model: str | None = "auto") -> Context:
+    """The shared context for a server on ``device``; checks that the device exists and loads the model.
+
+    model: a checkpoint path, ``"auto"`` (the shipped checkpoint when this install has it) or None (no model).
+    """
     if device not in ("cpu", "cuda"):
         raise ValueError(f"unknown device {device!r}; use cpu or cuda")
     if device == "cuda":
-        import torch  # only a CUDA server needs torch before a model exists
+        import torch
         if not torch.cuda.is_available():
             raise ValueError("--device cuda was asked for but torch sees no CUDA device")
-    return Context(device=device)
+    ctx = Context(device=device)
+    if model is None:
+        ctx.model_detail = "started without a model (--no-model)"
+        return ctx
+    from kinemo.model.generator import DEFAULT_CHECKPOINT, Generator
+    if model == "auto" and not DEFAULT_CHECKPOINT.exists():
+        ctx.model_detail = f"the shipped checkpoint is missing ({DEFAULT_CHECKPOINT})"
+        return ctx
+    gen = Generator.load(None if model == "auto" else model, device=device)
+    ctx.model = gen
+    ctx.model_name = gen.name
+    ctx.model_detail = f"{gen.extra.get('path', '')} (step {gen.extra.get('step', '?')})"
+    return ctx
 
 
 def warm_up(ctx: Context) -> None:
