@@ -74,6 +74,7 @@ class DanceTake:
     errors: dict[str, tuple[float, float]]   # joint -> (mean, max) cm
     end_p99_cm: float
     scale: float
+    source_fps: float
     reason: str | None = None       # why the fit gate rejects it, else None
 
 
@@ -116,9 +117,9 @@ def load_dance(path: str | Path, cfg: DanceConfig = DanceConfig(), with_music: b
         clip = mirror(clip)
     music = None
     audio = audio_for(path)
-    if with_music and audio is not None:
+    if with_music and audio is not None and reason is None:
         music = music_features(audio, FPS, start_s=offset, frames=clip.num_frames).matrix
-    return DanceTake(clip, music, errors, end_p99, res.scale, reason)
+    return DanceTake(clip, music, errors, end_p99, res.scale, fps, reason)
 
 
 __all__ = ["DanceConfig", "DanceTake", "load_dance", "is_dance_npz", "dance_labels", "JOINT_POINTS"]

@@ -48,7 +48,7 @@ class MusicFeatures:
 
     fps: float
     start_s: float
-    tempo: float              # the song's overall tempo, bpm (median of the local tempo)
+    tempo: float              # the song's overall tempo, bpm (mean beat rate)
     onset: np.ndarray         # (T,)
     beats: np.ndarray         # (T,) 0/1
     beat_frames: np.ndarray   # (K,) int, frames holding a beat
@@ -147,8 +147,8 @@ def features_from_samples(y: np.ndarray, sr: int, fps: float = 30.0, *, start_s:
     beat_times = src_times[beat_idx]
 
     scale = float(np.percentile(onset, 99)) or 1.0
-    if len(beat_times) >= 2:
-        tempo = float(np.median(60.0 / np.diff(beat_times)))
+    if len(beat_times) >= 2:   # mean beat rate: beat times are quantised to the hop, single gaps jitter
+        tempo = float(60.0 * (len(beat_times) - 1) / (beat_times[-1] - beat_times[0]))
     else:
         tempo = float(np.median(tempo_curve))
     phase, local = _beat_grid(beat_times, times, tempo)
