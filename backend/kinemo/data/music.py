@@ -172,11 +172,13 @@ def music_features(path: str | Path, fps: float = 30.0, *, start_s: float = 0.0,
 
 
 def kinematic_beats(positions: np.ndarray, fps: float, min_spacing_s: float = 0.25,
-                    smooth_s: float = 0.05) -> np.ndarray:
+                    smooth_s: float = 0.05, prominence: float = 0.1) -> np.ndarray:
     """Motion-derived pseudo-beats: frames where the mean joint speed has a local minimum.
 
-    positions: ``(T, J, 3)``. The speed is lightly smoothed (Gaussian, ``smooth_s``) and
-    minima closer than ``min_spacing_s`` keep only the slower one. Returns ``(K,)`` int frames.
+    positions: ``(T, J, 3)``. The speed is lightly smoothed (Gaussian, ``smooth_s``); a minimum
+    must dip by ``prominence`` times the speed's 5-95 percentile range below its surroundings
+    (flat stretches give none), and minima closer than ``min_spacing_s`` keep only the slower
+    one. Returns ``(K,)`` int frames.
     """
     from scipy.ndimage import gaussian_filter1d
     from scipy.signal import find_peaks
@@ -189,5 +191,7 @@ def kinematic_beats(positions: np.ndarray, fps: float, min_spacing_s: float = 0.
     speed = np.concatenate([[v[0]], (v[1:] + v[:-1]) / 2, [v[-1]]])       # (T,) at frames
     if smooth_s > 0:
         speed = gaussian_filter1d(speed, smooth_s * fps, mode="nearest")
-    peaks, _ = find_peaks(-speed, distance=max(1, int(round(min_spacing_s * fps))))
+    spread = float(np.percentile(speed, 95) - np.percentile(speed, 5))
+    peaks, _ = find_peaks(-speed, distance=max(1, int(round(min_spacing_s * fps))),
+                          prominence=max(prominence * spread, 1e-9))
     return peaks.astype(np.int64)
