@@ -11,6 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("KINEMO_SHARED", REPO.parent / "shared"))
 BANDAI_TAR = SHARED / "data" / "bandai-namco-motion" / "bandai-namco-motion.tar.xz"
+DANCE_DIR = SHARED / "data" / "dance-music"
 
 # A fixed handful of real takes spanning both Bandai sets, contents and styles.
 BANDAI_SAMPLE = (
@@ -46,6 +47,12 @@ def bandai_dir(tmp_path_factory) -> Path:
                     break
     assert not wanted, f"takes missing from the archive: {sorted(wanted)}"
     return out
+
+
+@pytest.fixture(scope="session")
+def dance_dir() -> Path:
+    """The shared dance-music folder (read in place: .npz points and .ogg songs)."""
+    return need_shared(DANCE_DIR / "DANCE_W_22.npz").parent
 
 
 @pytest.fixture(scope="session")

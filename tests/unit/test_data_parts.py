@@ -57,9 +57,11 @@ def test_captions_are_varied_stable_and_held_out_wording_differs():
 
 
 def test_fixed_splits_hold_out_whole_takes_balanced():
-    fixed = S.read_splits()
+    listed = S.read_splits()
+    # the Bandai takes; the 35 dance-music takes were added later by deal_groups (checked below)
+    fixed = {t: v for t, v in listed.items() if not t.startswith("DANCE_")}
     lists = {s: [t for t, v in fixed.items() if v == s] for s in S.SPLITS}
-    assert sum(map(len, lists.values())) == len(fixed) == 3076
+    assert sum(map(len, lists.values())) == len(fixed) == 3076 and len(listed) == 3076 + 35
     assert 0.08 < len(lists["test"]) / len(fixed) < 0.12 and 0.03 < len(lists["val"]) / len(fixed) < 0.07
     for content in ("walk", "run", "wave-left-hand", "raise-up-right-hand"):
         ids = [t for t in fixed if from_bandai_name(t).content == content]
@@ -69,6 +71,19 @@ def test_fixed_splits_hold_out_whole_takes_balanced():
     again = S.make_splits(labels)
     assert {t: s for s, ts in again.items() for t in ts} == fixed  # reproducible from the take list
     assert S.split_of("someone_else_take", fixed) == S.split_of("someone_else_take", fixed)
+    # dance: whole songs, every genre in test, reproducible from the per-genre deal
+    dance = {t: v for t, v in listed.items() if t.startswith("DANCE_")}
+    genre = {"C": "cha-cha", "R": "rumba", "W": "waltz"}
+    assert S.deal_groups({t: Labels("dance", genre[t.split("_")[1]]) for t in dance}) == dance
+    assert {genre[t.split("_")[1]] for t, v in dance.items() if v == "test"} == set(genre.values())
+
+
+def test_adding_takes_never_moves_listed_ones(tmp_path):
+    S.write_splits({"train": ["a", "b"], "val": ["c"], "test": ["d"]}, tmp_path)
+    assert S.add_to_splits({"a": "train", "e": "test"}, tmp_path) == 1
+    assert S.read_splits(tmp_path) == {"a": "train", "b": "train", "c": "val", "d": "test", "e": "test"}
+    with pytest.raises(ValueError, match="fixed"):
+        S.add_to_splits({"c": "test"}, tmp_path)
 
 
 def test_gates_catch_bad_clips():

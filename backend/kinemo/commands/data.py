@@ -10,6 +10,8 @@ from ..errors import UserError
 
 REPO_SHARED_BANDAI = (Path(__file__).resolve().parents[3].parent / "shared" / "data" / "bandai-namco-motion"
                       / "bandai-namco-motion.tar.xz")
+# the dance-music folder sits next to the Bandai one in ../shared/data
+REPO_SHARED_DANCE = REPO_SHARED_BANDAI.parents[1] / "dance-music"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr = sub.add_parser("prepare", parents=[cache], help="build the corpus (once; rebuilt when sources change)")
     pr.add_argument("sources", nargs="*", type=Path,
                     help="Bandai .tar.xz archive, folders of .bvh (+ optional .json labels) and AMASS .npz, "
-                         "single files; default: $KINEMO_DATA or ../shared Bandai archive")
+                         "single files, dance-music folders (.npz points + songs); default: $KINEMO_DATA or "
+                         "../shared's Bandai archive plus its dance-music folder when present")
     pr.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     pr.add_argument("--force", action="store_true", help="rebuild even if the cache is up to date")
     st = sub.add_parser("stats", parents=[cache], help="hours per split, content and style")
@@ -33,7 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pv.add_argument("--mirror", action="store_true", help="show the left/right mirrored clip")
     pv.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     sp = sub.add_parser("splits", help="write the fixed split lists from an archive's take list (once)")
-    sp.add_argument("archive", type=Path)
+    sp.add_argument("archive", type=Path, help="the Bandai archive, or with --add any source")
+    sp.add_argument("--add", action="store_true",
+                    help="add the source's takes that are not listed yet, per (content, style) group "
+                         "(listed takes never move)")
     sp.add_argument("--dir", type=Path, help="where to write train/val/test.txt (default: the package's)")
 
 
@@ -43,8 +49,9 @@ def _sources(args) -> list[Path]:
     env = os.environ.get("KINEMO_DATA")
     if env:
         return [Path(p) for p in env.split(os.pathsep) if p]
-    if REPO_SHARED_BANDAI.exists():
-        return [REPO_SHARED_BANDAI]
+    found = [p for p in (REPO_SHARED_BANDAI, REPO_SHARED_DANCE) if p.exists()]
+    if found:
+        return found
     raise UserError("no motion sources: pass a folder or archive, or set KINEMO_DATA")
 
 
@@ -85,11 +92,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "splits":
         from ..data import splits as S
-        from ..data.labels import from_bandai_name
+        from ..data.labels import Labels, from_bandai_name
         from ..data.sources import LabelBook, iter_source
         t0 = time.time()
         book = LabelBook()
         ids = [r.take_id for r in iter_source(args.archive, book)]
+        if args.add:
+            known = book.resolve()
+            n = S.add_to_splits(S.deal_groups({t: known.get(t) or Labels() for t in ids}), args.dir or S.SPLIT_DIR)
+            print(f"{n} takes added to the split lists")
+            return 0
         labels = {t: from_bandai_name(t) for t in ids}
         missing = [t for t, v in labels.items() if v is None]
         if missing:

@@ -6,7 +6,10 @@ Layout of ``<cache root>/corpus/v<PIPELINE_VERSION>/``::
     root.npy       (N, 3)     float32
     positions.npy  (N, 24, 3) float32
     contacts.npy   (N, 4)     bool
-    index.json     per take: id, origin, start, frames, content, style, split, captions, eval_captions
+    music.npy      (N, MUSIC_DIM) float32  per-frame music features (kinemo.data.music); zeros where
+                   a take has no song
+    index.json     per take: id, origin, start, frames, content, style, split, captions, eval_captions,
+                   has_music
     report.json    what was dropped and why, timings
     manifest.json  pipeline version + source fingerprint (a mismatch triggers a rebuild)
 
@@ -34,10 +37,12 @@ from .captions import captions
 from .clip import Clip
 from .gates import GateConfig
 from .labels import Labels
+from .dance import DanceConfig
+from .music import MUSIC_DIM
 from .pipeline import Result, process_take
 from .sources import LabelBook, RawTake, fingerprint, iter_source
 
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2   # 2: dance-music takes, music.npy, has_music
 ARRAYS = ("quats", "root", "positions", "contacts")
 N_CAPTIONS = 5
 N_EVAL_CAPTIONS = 3
@@ -56,8 +61,9 @@ def corpus_dir(cache_root: Path | None = None) -> Path:
     return Path(cache_root or default_cache_root()) / "corpus" / f"v{PIPELINE_VERSION}"
 
 
-def build_key(sources: list[Path], gates: GateConfig) -> str:
-    return f"v{PIPELINE_VERSION}:{fingerprint(sources)}:{json.dumps(asdict(gates), sort_keys=True)}"
+def build_key(sources: list[Path], gates: GateConfig, dance: DanceConfig = DanceConfig()) -> str:
+    return (f"v{PIPELINE_VERSION}:{fingerprint(sources)}:{json.dumps(asdict(gates), sort_keys=True)}:"
+            f"{json.dumps(asdict(dance), sort_keys=True)}")
 
 
 def is_current(out: Path, key: str) -> bool:
@@ -81,8 +87,8 @@ def _raw_takes(sources: list[Path], book: LabelBook) -> Iterator[RawTake]:
         yield from iter_source(Path(src), book)
 
 
-def _results(sources, book, workers: int, gates: GateConfig) -> Iterator[Result]:
-    work = partial(process_take, gates=gates)
+def _results(sources, book, workers: int, gates: GateConfig, dance: DanceConfig) -> Iterator[Result]:
+    work = partial(process_take, gates=gates, dance=dance)
     if workers <= 1:
         yield from map(work, _raw_takes(sources, book))
         return
@@ -91,13 +97,13 @@ def _results(sources, book, workers: int, gates: GateConfig) -> Iterator[Result]
 
 
 def build(sources: list[Path], cache_root: Path | None = None, *, workers: int = 2, force: bool = False,
-          gates: GateConfig = GateConfig(), split_dir: Path = S.SPLIT_DIR,
+          gates: GateConfig = GateConfig(), dance: DanceConfig = DanceConfig(), split_dir: Path = S.SPLIT_DIR,
           log: Callable[[str], None] = print) -> Path:
     """Build the corpus from ``sources`` unless an up-to-date one exists. Returns its directory."""
     if not sources:
         raise UserError("no motion sources given")
     out = corpus_dir(cache_root)
-    key = build_key(sources, gates)
+    key = build_key(sources, gates, dance)
     if not force and is_current(out, key):
         log(f"corpus up to date: {out}")
         return out
@@ -108,7 +114,7 @@ def build(sources: list[Path], cache_root: Path | None = None, *, workers: int =
     kept: list[Result] = []
     report = BuildReport(workers=workers)
     seen: set[str] = set()
-    for i, res in enumerate(_results(sources, book, workers, gates), 1):
+    for i, res in enumerate(_results(sources, book, workers, gates, dance), 1):
         if res.take_id in seen:
             res.clip, res.reason = None, "duplicate take id (an earlier source has a take with this id)"
         seen.add(res.take_id)
@@ -139,18 +145,21 @@ def _write(out: Path, key: str, sources, kept: list[Result], labels: dict[str, L
     arrays = {"quats": np.lib.format.open_memmap(tmp / "quats.npy", "w+", np.float32, (total, 24, 4)),
               "root": np.lib.format.open_memmap(tmp / "root.npy", "w+", np.float32, (total, 3)),
               "positions": np.lib.format.open_memmap(tmp / "positions.npy", "w+", np.float32, (total, 24, 3)),
-              "contacts": np.lib.format.open_memmap(tmp / "contacts.npy", "w+", np.bool_, (total, 4))}
+              "contacts": np.lib.format.open_memmap(tmp / "contacts.npy", "w+", np.bool_, (total, 4)),
+              "music": np.lib.format.open_memmap(tmp / "music.npy", "w+", np.float32, (total, MUSIC_DIM))}
     index, start = [], 0
     for r in kept:
         n = r.clip.num_frames
         for name in ARRAYS:
             arrays[name][start:start + n] = getattr(r.clip, name)
+        arrays["music"][start:start + n] = r.music if r.music is not None else 0.0
         lab = labels.get(r.take_id, Labels())
         index.append({"id": r.take_id, "origin": r.origin, "start": start, "frames": n,
                       "source_fps": r.source_fps, "content": lab.content, "style": lab.style,
                       "split": S.split_of(r.take_id, fixed),
                       "captions": captions(r.take_id, lab, N_CAPTIONS),
-                      "eval_captions": captions(r.take_id, lab, N_EVAL_CAPTIONS, held_out=True)})
+                      "eval_captions": captions(r.take_id, lab, N_EVAL_CAPTIONS, held_out=True),
+                      "has_music": r.music is not None})
         start += n
     for a in arrays.values():
         a.flush()
@@ -180,6 +189,7 @@ class Corpus:
         self._by_id = {t["id"]: i for i, t in enumerate(self.takes)}
         for name in ARRAYS:
             setattr(self, name, np.load(self.path / f"{name}.npy", mmap_mode="r"))
+        self.music_features = np.load(self.path / "music.npy", mmap_mode="r")   # (N, MUSIC_DIM)
         self.report: dict = json.loads((self.path / "report.json").read_text())
 
     def __len__(self) -> int:
@@ -196,6 +206,13 @@ class Corpus:
         t = self.takes[self.find(i) if isinstance(i, str) else i]
         s = slice(t["start"], t["start"] + t["frames"])
         return Clip(*(np.asarray(getattr(self, n)[s]) for n in ARRAYS), fps=self.fps)
+
+    def music(self, i: int | str) -> np.ndarray | None:
+        """``(T, MUSIC_DIM)`` float32 music features of take ``i`` per frame, or None without a song."""
+        t = self.takes[self.find(i) if isinstance(i, str) else i]
+        if not t.get("has_music"):
+            return None
+        return np.asarray(self.music_features[t["start"]:t["start"] + t["frames"]])
 
     def split(self, name: str) -> list[int]:
         return [i for i, t in enumerate(self.takes) if t["split"] == name]

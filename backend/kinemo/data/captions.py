@@ -50,6 +50,9 @@ CONTENT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                                                                 "lifting their left arm up")),
     "raise-up-right-hand": (("raises the right hand", "lifts their right arm up"), ("raising the right hand",
                                                                                    "lifting their right arm up")),
+    # dance-music takes: one dancer of a ballroom couple, captured alone
+    "dance": (("dances", "dances without a partner", "dances alone, holding an imaginary partner"),
+              ("dancing", "dancing without a partner", "dancing alone")),
 }
 
 # style -> (subjects, manners)
@@ -73,6 +76,14 @@ STYLE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "musical": (("a performer", "a stage actor"), ("theatrically, like in a musical", "with musical flair")),
     "giant": (("a giant", "a huge heavy person"), ("heavily, like a giant", "with giant lumbering steps")),
     "chimpira": (("a thug", "a street punk"), ("like a thug", "with a swaggering, threatening attitude")),
+    # dance genres (content "dance")
+    "waltz": (("a waltz dancer", "a couple-less waltz dancer", "a solo waltz dancer"),
+              ("in a waltz", "to waltz music, rising and falling in three-four time", "in a slow, turning waltz")),
+    "rumba": (("a rumba dancer", "a solo rumba dancer", "a couple-less rumba dancer"),
+              ("in a rumba", "to rumba music, with swaying hips", "in a slow, sensual rumba")),
+    "cha-cha": (("a cha-cha dancer", "a solo cha-cha dancer", "a couple-less cha-cha dancer"),
+                ("in a cha-cha", "to cha-cha music, with quick chasse steps", "in a lively cha-cha-cha")),
+    "tango": (("a tango dancer", "a solo tango dancer"), ("in a tango", "to tango music, with sharp staccato steps")),
 }
 
 TRAIN_TEMPLATES = (

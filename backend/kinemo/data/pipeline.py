@@ -15,6 +15,7 @@ from ..core.resample import resample
 from ..core.skeleton import Motion, Skeleton
 from ..core.smpl import smpl_skeleton
 from .amass import amass_to_motion, read_amass
+from .dance import DanceConfig, load_dance
 from .clip import CONTACT_JOINTS, FPS, Clip, clip_from_motion
 from .gates import GateConfig, check_bone_lengths, check_clip, check_finite
 from .sources import RawTake
@@ -41,6 +42,7 @@ class Result:
     clip: Clip | None = None
     reason: str | None = None
     source_fps: float | None = None
+    music: np.ndarray | None = None     # (T, MUSIC_DIM) per clip frame, for takes with a song
 
 
 def _snap_fps(m: Motion) -> Motion:
@@ -92,10 +94,21 @@ def to_canonical(raw: RawTake, gates: GateConfig) -> tuple[Motion | None, str | 
     return retarget_rigs(tgt, motion, tgt), None, fps
 
 
-def process_take(raw: RawTake, gates: GateConfig = GateConfig()) -> Result:
+def _process_dance(raw: RawTake, res: Result, gates: GateConfig, cfg: DanceConfig) -> Result:
+    take = load_dance(raw.path, cfg)
+    res.source_fps = take.source_fps
+    res.reason = take.reason or check_clip(take.clip, rest_contact_heights(), gates)
+    if res.reason is None:
+        res.clip, res.music = take.clip, take.music
+    return res
+
+
+def process_take(raw: RawTake, gates: GateConfig = GateConfig(), dance: DanceConfig = DanceConfig()) -> Result:
     """Never raises: any failure becomes the drop reason, so one bad file cannot stop a build."""
     res = Result(raw.take_id, raw.origin)
     try:
+        if raw.kind == "dance":
+            return _process_dance(raw, res, gates, dance)
         motion, reason, res.source_fps = to_canonical(raw, gates)
         if motion is None:
             res.reason = reason

@@ -78,3 +78,31 @@ def render_gif(clip: Clip, path: Path, step: int = 2, title: str = "") -> Path:
     anim.save(path, writer=PillowWriter(fps=clip.fps / step))
     plt.close(fig)
     return Path(path)
+
+
+def render_fit(positions: np.ndarray, points: np.ndarray, path: Path, frames: list[int], title: str = "") -> Path:
+    """Fitted joints ``(T, 24, 3)`` with the source points ``(T, P, 3)`` (crosses; ``left_points``
+    coloured red) for the given frames, the camera in front of the body, drawn without mirroring
+    (plot axes x, -z, y keep the figure right-handed, so the body's left appears on the viewer's right)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = plt.figure(figsize=(4 * len(frames), 4.5), dpi=80)
+    for k, t in enumerate(frames):
+        pos, pts = positions[t], points[t]
+        ax = fig.add_subplot(1, len(frames), k + 1, projection="3d")
+        for j, p in _limbs():
+            ax.plot(pos[[j, p], 0], -pos[[j, p], 2], pos[[j, p], 1], color=_color(j), lw=2.5)
+        ax.scatter(pts[:, 0], -pts[:, 2], pts[:, 1], c="0.3", s=10, marker="x")
+        c = pos[0]
+        ax.set_xlim(c[0] - 0.8, c[0] + 0.8), ax.set_ylim(-c[2] - 0.8, -c[2] + 0.8), ax.set_zlim(0, 1.8)
+        fwd = np.cross(pos[1] - pos[2], [0.0, 1.0, 0.0])      # left x up = forward
+        ax.view_init(elev=10, azim=float(np.degrees(np.arctan2(-fwd[2], fwd[0]))))
+        ax.set_title(f"frame {t}, camera in front", fontsize=9)
+        ax.tick_params(labelsize=5)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

@@ -1,5 +1,6 @@
 """Where takes come from: the Bandai archive (read straight from the .tar.xz), a folder
-of BVH files (labels from optional sidecar .json), AMASS-style SMPL .npz files.
+of BVH files (labels from optional sidecar .json), AMASS-style SMPL .npz files, dance-music
+point clips (.npz with ``positions`` and ``music_offset_s`` beside their song; labels from the genre).
 
 A source yields :class:`RawTake` items cheaply (the BVH text or a file path);
 parsing and retargeting happen in the build's worker processes. Labels that
@@ -16,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from ..errors import UserError
+from .music import AUDIO_SUFFIXES
 from .labels import Labels, from_bandai_name, parse_sidecar, read_label_list
 
 ARCHIVE_SUFFIXES = (".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar")
@@ -24,7 +26,7 @@ ARCHIVE_SUFFIXES = (".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar")
 @dataclass
 class RawTake:
     take_id: str
-    kind: str            # "bvh" or "amass"
+    kind: str            # "bvh", "amass" or "dance"
     origin: str          # file or archive member, for messages
     text: str | None = None
     path: str | None = None
@@ -117,7 +119,15 @@ def iter_folder(root: Path, book: LabelBook) -> Iterator[RawTake]:
                 book.by_name[tid] = lab
             yield RawTake(tid, "bvh", str(p), path=str(p))
         elif low.endswith(".npz"):
-            yield RawTake(_take_id(rel), "amass", str(p), path=str(p))
+            yield _npz_take(_take_id(rel), p, book)
+
+
+def _npz_take(tid: str, p: Path, book: LabelBook) -> RawTake:
+    from .dance import dance_labels, is_dance_npz
+    if is_dance_npz(p):
+        book.by_name[tid] = dance_labels(p)
+        return RawTake(tid, "dance", str(p), path=str(p))
+    return RawTake(tid, "amass", str(p), path=str(p))
 
 
 def iter_source(path: Path, book: LabelBook) -> Iterator[RawTake]:
@@ -130,7 +140,10 @@ def iter_source(path: Path, book: LabelBook) -> Iterator[RawTake]:
         side = path.with_suffix(".json")
         if side.is_file():
             book.sidecars[path.stem] = (side.read_text(encoding="utf-8", errors="replace"), str(side), "")
-        yield RawTake(path.stem, "bvh" if path.suffix.lower() == ".bvh" else "amass", str(path), path=str(path))
+        if path.suffix.lower() == ".bvh":
+            yield RawTake(path.stem, "bvh", str(path), path=str(path))
+        else:
+            yield _npz_take(path.stem, path, book)
     elif not path.exists():
         raise UserError(f"motion source {path} does not exist")
     else:
@@ -140,7 +153,7 @@ def iter_source(path: Path, book: LabelBook) -> Iterator[RawTake]:
 def _source_files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file()
-                      and p.suffix.lower() in (".bvh", ".npz", ".json", ".txt"))
+                      and p.suffix.lower() in (".bvh", ".npz", ".json", ".txt") + AUDIO_SUFFIXES)
     return [path]
 
 

@@ -5,6 +5,11 @@ group, by a seeded shuffle, then deals them out systematically: of every 20
 consecutive takes 2 go to test and 1 to val. Every content and every style
 thus gets ~10% test and ~5% val, including groups too small to split alone.
 Takes not in the lists (users' own data) are placed by a hash of their id.
+
+A later source joins the lists with ``deal_groups`` + ``add_to_splits``: whole takes per
+(content, style) group, ~12% test (at least one per group) and ~6% val (groups of 5+),
+leaving every take already listed where it is. The dance-music takes were added so
+(one take = one song, so test songs are never heard in training).
 """
 from __future__ import annotations
 
@@ -34,6 +39,35 @@ def make_splits(labels: dict[str, Labels], seed: int = SEED) -> dict[str, list[s
     for i, t in enumerate(order):
         out[_DEAL.get(i % 20, "train")].append(t)
     return {s: sorted(v) for s, v in out.items()}
+
+
+def deal_groups(labels: dict[str, Labels], seed: int = SEED) -> dict[str, str]:
+    """take id -> split for a small source, per (content, style) group: a seeded shuffle, then
+    max(1, round(12%)) to test and, for groups of 5 or more, max(1, round(6%)) to val."""
+    groups: dict[tuple, list[str]] = {}
+    for t in sorted(labels):
+        groups.setdefault((labels[t].content or "", labels[t].style or ""), []).append(t)
+    out = {}
+    for key in sorted(groups):
+        g = groups[key]
+        random.Random(f"{seed}|{key}").shuffle(g)
+        n_test = max(1, round(0.12 * len(g)))
+        n_val = max(1, round(0.06 * len(g))) if len(g) >= 5 else 0
+        for i, t in enumerate(g):
+            out[t] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
+    return out
+
+
+def add_to_splits(assign: dict[str, str], folder: Path = SPLIT_DIR) -> int:
+    """Add takes not listed yet to the lists (kept sorted); listed takes never move. Returns how many were added."""
+    fixed = read_splits(folder)
+    moved = [t for t, s in assign.items() if t in fixed and fixed[t] != s]
+    if moved:
+        raise ValueError(f"takes already in other splits (splits are fixed): {moved[:5]}")
+    new = {t: s for t, s in assign.items() if t not in fixed}
+    fixed.update(new)
+    write_splits({s: sorted(t for t, v in fixed.items() if v == s) for s in SPLITS}, folder, overwrite=True)
+    return len(new)
 
 
 def write_splits(splits: dict[str, list[str]], folder: Path = SPLIT_DIR, overwrite: bool = False) -> None:
