@@ -195,3 +195,25 @@ def kinematic_beats(positions: np.ndarray, fps: float, min_spacing_s: float = 0.
     peaks, _ = find_peaks(-speed, distance=max(1, int(round(min_spacing_s * fps))),
                           prominence=max(prominence * spread, 1e-9))
     return peaks.astype(np.int64)
+
+
+def pseudo_music(beat_frames: np.ndarray, frames: int, fps: float = 30.0) -> np.ndarray:
+    """A music matrix ``(frames, MUSIC_DIM)`` holding only a beat grid (beat, phase, tempo columns).
+
+    Built from a motion's own kinematic beats, it lets every clip, with or without a song,
+    teach the model to put its movement accents on the beat channels; onset, chroma and MFCC
+    stay zero, which is how the model can tell such a grid from real music.
+    """
+    out = np.zeros((frames, MUSIC_DIM), np.float32)
+    bf = np.asarray(beat_frames, np.int64)
+    bf = bf[(bf >= 0) & (bf < frames)]
+    if frames == 0 or len(bf) == 0:
+        return out
+    times = np.arange(frames) / fps
+    bt = bf / fps
+    tempo = 60.0 * (len(bt) - 1) / (bt[-1] - bt[0]) if len(bt) >= 2 else 120.0
+    phase, local = _beat_grid(bt, times, tempo)
+    out[bf, 1] = 1.0
+    out[:, 2], out[:, 3] = np.sin(2 * np.pi * phase), np.cos(2 * np.pi * phase)
+    out[:, 4] = local / 120.0
+    return out

@@ -17,7 +17,7 @@ class ModelConfig:
     ff_mult: int = 4
     dropout: float = 0.0          # dropout costs ~20% of a CPU step and the data is plentiful for this size
     text_dim: int = 384          # MiniLM sentence embedding
-    music_dim: int = 0           # per-frame music features (0: no music condition)
+    music_dim: int = 37          # per-frame music features (kinemo.data.music.MUSIC_DIM; 0: no music input)
     max_frames: int = 180        # longest window; longer motions are stitched from overlapping windows
     diffusion_steps: int = 1000
 
@@ -34,7 +34,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema: float = 0.999
     text_drop: float = 0.25      # classifier-free guidance: share of samples trained without text
-    music_drop: float = 0.25
+    music_drop: float = 0.25     # share of dance windows trained without their music
+    pseudo_beats: float = 0.5    # share of windows without music that get their own kinematic beats as a beat grid
     mirror: float = 0.5          # share of windows mirrored left/right (labels fixed too)
     # loss weights
     w_feat: float = 1.0

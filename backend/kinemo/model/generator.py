@@ -105,6 +105,53 @@ class Generator:
         root_keys ``(T,)`` bool (default: frames with any joint keyed). Returns float64 quats, root; keyed
         values are returned exactly as given."""
         quats, root = np.asarray(quats, np.float64), np.asarray(root, np.float64)   # float32 -> 64 is exact
+        mask = self._key_mask(quats, root, keys, root_keys)
+        return self._run(quats, root, mask, text, None, seed, steps, progress, cancelled)
+
+    def generate(self, text: str, frames: int, *, seed: int = 0, steps: int | None = None,
+                 guidance: float | None = None, progress: Progress | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Motion from a sentence: quats ``(frames, 24, 4)``, root ``(frames, 3)``.
+        guidance: classifier-free guidance weight on the text (default: the sampler's)."""
+        from .text import check_text
+        check_text(text)
+        frames = int(frames)
+        if frames < 1:
+            raise UserError(f"frames must be at least 1; got {frames}")
+        q = np.tile(np.array([1.0, 0, 0, 0]), (frames, J, 1))
+        return self._run(q, np.zeros((frames, 3)), np.zeros((frames, MASK_DIMS), bool), text, None, seed, steps,
+                         progress, cancelled, guidance)
+
+    def dance(self, music: np.ndarray, *, text: str | None = None, quats: np.ndarray | None = None,
+              root: np.ndarray | None = None, keys: np.ndarray | None = None, seed: int = 0,
+              steps: int | None = None, progress: Progress | None = None,
+              cancelled: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """A dance to per-frame music features ``(T, MUSIC_DIM)`` at 30 fps (kinemo.data.music), optionally
+        steered by text and with keyed poses (quats/root ``(T, ...)`` with keys ``(T,)`` or ``(T, 24)``)."""
+        if not self.cfg.model.music_dim:
+            raise UserError("this model was trained without music; it cannot dance")
+        music = np.asarray(music, np.float32)
+        if music.ndim != 2 or music.shape[1] != self.cfg.model.music_dim or len(music) < 1:
+            raise UserError(f"music features must be (T, {self.cfg.model.music_dim}); got {music.shape}")
+        if not np.isfinite(music).all():
+            raise UserError("music features contain NaN or infinite values")
+        T = len(music)
+        if text is not None:
+            from .text import check_text
+            check_text(text)
+        if keys is None:
+            q = np.tile(np.array([1.0, 0, 0, 0]), (T, J, 1))
+            return self._run(q, np.zeros((T, 3)), np.zeros((T, MASK_DIMS), bool), text, music, seed, steps,
+                             progress, cancelled)
+        quats, root = np.asarray(quats, np.float64), np.asarray(root, np.float64)
+        mask = self._key_mask(quats, root, keys, None)
+        return self._run(quats, root, mask, text, music, seed, steps, progress, cancelled)
+
+    # --- the engine ---------------------------------------------------------
+
+    def _key_mask(self, quats: np.ndarray, root: np.ndarray, keys: np.ndarray, root_keys: np.ndarray | None
+                  ) -> np.ndarray:
+        """Validate keyed poses and return the ``(T, 25)`` key mask (root position first)."""
         T = quats.shape[0] if quats.ndim == 3 else -1
         if quats.shape != (T, J, 4) or root.shape != (T, 3) or T < 1:
             raise UserError(f"in-betweening needs quats (T, 24, 4) and root (T, 3); got {quats.shape} and {root.shape}")
@@ -125,24 +172,10 @@ class Generator:
         if (~np.isfinite(root).all(-1) & rk).any():
             raise UserError(f"keyed root position at frame {int(np.argmax(~np.isfinite(root).all(-1) & rk))} is not finite")
         mask = np.concatenate([rk[:, None], keys], 1)
-        return self._run(quats, root, mask, text, None, seed, steps, progress, cancelled)
+        return mask
 
-    def generate(self, text: str, frames: int, *, seed: int = 0, steps: int | None = None,
-                 progress: Progress | None = None, cancelled: Callable[[], bool] | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
-        """Motion from a sentence: quats ``(frames, 24, 4)``, root ``(frames, 3)``."""
-        from .text import check_text
-        check_text(text)
-        frames = int(frames)
-        if frames < 1:
-            raise UserError(f"frames must be at least 1; got {frames}")
-        q = np.tile(np.array([1.0, 0, 0, 0]), (frames, J, 1))
-        return self._run(q, np.zeros((frames, 3)), np.zeros((frames, MASK_DIMS), bool), text, None, seed, steps,
-                         progress, cancelled)
 
-    # --- the engine ---------------------------------------------------------
-
-    def _run(self, given_q, given_r, mask, text, music, seed, steps, progress, cancelled):
+    def _run(self, given_q, given_r, mask, text, music, seed, steps, progress, cancelled, guidance=None):
         quats = R.quat_normalize(np.where(mask[:, 1:, None], given_q, np.array([1.0, 0, 0, 0])))
         root = np.where(mask[:, :1], given_r, 0.0)
         text_emb = None
@@ -150,6 +183,8 @@ class Generator:
             from .text import embed
             text_emb = torch.from_numpy(embed([text]))
         cfg = self.sampler if steps is None else replace(self.sampler, steps=int(steps))
+        if guidance is not None:
+            cfg = replace(cfg, text_guidance=float(guidance))
         if cfg.steps < 1:
             raise UserError("steps must be at least 1")
         T = len(quats)
@@ -163,7 +198,8 @@ class Generator:
             m[prev] = True                       # what earlier windows made is context here
             report = None if progress is None else (
                 lambda f, i=w_i: progress((i + f) / len(wins)))
-            q, r = self._window(q, r, m, text_emb, seed + w_i, cfg, report, cancelled)
+            mu = None if music is None else torch.from_numpy(np.asarray(music[w.start:w.stop], np.float32)[None])
+            q, r = self._window(q, r, m, text_emb, mu, seed + w_i, cfg, report, cancelled)
             out_q[w.start:w.stop], out_r[w.start:w.stop] = q, r
             done[w.start:w.stop] = True
         # the user's keys, bit-exact (as given, not renormalised)
@@ -172,7 +208,7 @@ class Generator:
         return out_q, out_r
 
     @torch.no_grad()
-    def _window(self, quats, root, mask, text_emb, seed, cfg, report, cancelled):
+    def _window(self, quats, root, mask, text_emb, music, seed, cfg, report, cancelled):
         model = self.model
         L = len(quats)
         q = torch.from_numpy(quats[None]).float()
@@ -188,7 +224,7 @@ class Generator:
         feats = encode(rot, r, yaw, origin)
         fm = expand_mask(m)
         obs = model.norm(feats) * fm
-        cond = Conditions(obs, m, text_emb)
+        cond = Conditions(obs, m, text_emb, music)
         last = None
         for step in sample(model, cond, cfg, seed):
             last = step

@@ -15,6 +15,7 @@ from ..data.cache import Corpus
 from ..data.captions import captions
 from ..data.labels import Labels, mirror_labels
 from ..data.mirror import MIRROR_CONTACTS, MIRROR_JOINTS
+from ..data.music import MUSIC_DIM, kinematic_beats, pseudo_music
 from ..model.masks import anchor_of, random_mask
 from ..model.text import embed_cached
 
@@ -29,12 +30,15 @@ class Batch:
     text: torch.Tensor       # (B, 384)
     text_on: torch.Tensor    # (B,) bool
     random_yaw: torch.Tensor  # (B,) bool: anchor pelvis not keyed -> heading unknown, drawn at random
+    music: torch.Tensor      # (B, L, MUSIC_DIM): the song, or a beat grid from the motion's own kinematic beats
+    music_on: torch.Tensor   # (B,) bool
 
 
 class Windows:
     """Random training windows of one split."""
 
-    def __init__(self, corpus: Corpus, split: str, cache_dir, text_drop: float = 0.25, mirror: float = 0.5):
+    def __init__(self, corpus: Corpus, split: str, cache_dir, text_drop: float = 0.25, mirror: float = 0.5,
+                 music_drop: float = 0.25, pseudo_beats: float = 0.5):
         self.ids = corpus.split(split)
         if not self.ids:
             raise ValueError(f"the corpus has no takes in split {split!r}")
@@ -53,6 +57,20 @@ class Windows:
         self.text = [np.stack([table[c] for c in cs]) if cs else None for cs in caps]
         self.text_mirror = [np.stack([table[c] for c in cs]) if cs else None for cs in mcaps]
         self.text_drop, self.mirror = text_drop, mirror
+        self.music_drop, self.pseudo_beats = music_drop, pseudo_beats
+        # per frame: the song where there is one, else a beat grid from the take's own kinematic beats
+        self.music = np.zeros((len(self.quats), MUSIC_DIM), np.float32)
+        self.has_music = np.zeros(len(takes), bool)
+        get_music = getattr(corpus, "music", None)
+        for k, (i, t) in enumerate(zip(self.ids, takes)):
+            s0 = t["start"] - lo
+            song = get_music(i) if get_music is not None else None
+            if song is not None:
+                self.music[s0:s0 + t["frames"]] = song
+                self.has_music[k] = True
+            else:
+                pos = np.asarray(corpus.positions[t["start"]:t["start"] + t["frames"]])
+                self.music[s0:s0 + t["frames"]] = pseudo_music(kinematic_beats(pos, corpus.fps), t["frames"], corpus.fps)
 
     def longest(self) -> int:
         return int(self.frames.max())
@@ -81,6 +99,8 @@ class Windows:
             else:
                 text[b] = table[rng.integers(len(table))]
         random_yaw = ~masks[np.arange(B), anchor, 1]
+        music = self.music[idx]
+        music_on = np.where(self.has_music[takes], rng.random(B) >= self.music_drop, rng.random(B) < self.pseudo_beats)
         return Batch(torch.from_numpy(q), torch.from_numpy(r), torch.from_numpy(c), torch.from_numpy(masks),
                      torch.from_numpy(anchor), torch.from_numpy(text), torch.from_numpy(on),
-                     torch.from_numpy(random_yaw))
+                     torch.from_numpy(random_yaw), torch.from_numpy(music), torch.from_numpy(music_on))

@@ -76,8 +76,8 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         torch.set_num_threads(run.threads)
     torch.manual_seed(cfg.seed + rank)
     corpus = Corpus(run.corpus)
-    windows = Windows(corpus, "train", run.cache_dir, cfg.text_drop, cfg.mirror)
-    val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0)
+    windows = Windows(corpus, "train", run.cache_dir, cfg.text_drop, cfg.mirror, cfg.music_drop, cfg.pseudo_beats)
+    val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0, 0.0, 0.0)
     model = MotionModel(cfg.model)
     step, history = 0, []
     state = None
@@ -107,7 +107,8 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     if state is not None and state.get("opt"):
         opt.load_state_dict(state["opt"])
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"model: {n_params / 1e6:.2f} M parameters, {len(windows.ids)} training takes, device {device}, world {world}")
+    log(f"model: {n_params / 1e6:.2f} M parameters, {len(windows.ids)} training takes "
+        f"({int(windows.has_music.sum())} with music), device {device}, world {world}")
     rng = np.random.default_rng(cfg.seed * 1000 + rank + step)
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank + step)
     longest = min(cfg.model.max_frames, windows.longest())

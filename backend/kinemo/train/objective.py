@@ -63,7 +63,7 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
     m = b.mask
     obs = x0 * expand_mask(m)
     with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and bf16_helps(x0.device)):
-        x0_hat, vel_hat, contact = (net or model)(x_t, t, obs, m, b.text, b.text_on)
+        x0_hat, vel_hat, contact = (net or model)(x_t, t, obs, m, b.text, b.text_on, b.music, b.music_on)
     pos_hat = model.kin(model.denorm(x0_hat))
     fkvel = velocities(pos_hat)
     foot = pos_hat[:, :, list(FOOT_JOINTS)]
