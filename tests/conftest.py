@@ -60,6 +60,41 @@ def bandai_files(bandai_dir) -> list[Path]:
     return [bandai_dir / n for n in BANDAI_SAMPLE]
 
 
+TINY_DANCES = ("DANCE_C_2",)     # one real dance with its song, so the tiny model sees music too
+TINY_VAL = ("dataset-1_kick_normal_001",)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(bandai_dir, dance_dir, tmp_path_factory) -> Path:
+    """A small real corpus (the Bandai sample + one dance) built by the real pipeline."""
+    import shutil
+
+    from kinemo.data.cache import build
+    src = tmp_path_factory.mktemp("tiny-src")
+    for name in TINY_DANCES:
+        for ext in (".npz", ".ogg"):
+            shutil.copy(dance_dir / f"{name}{ext}", src / f"{name}{ext}")
+    splits = tmp_path_factory.mktemp("tiny-splits")
+    names = [n[:-4] for n in BANDAI_SAMPLE] + list(TINY_DANCES)
+    (splits / "train.txt").write_text("\n".join(n for n in names if n not in TINY_VAL) + "\n")
+    (splits / "val.txt").write_text("\n".join(TINY_VAL) + "\n")
+    (splits / "test.txt").write_text("")
+    root = tmp_path_factory.mktemp("tiny-cache")
+    build([bandai_dir, src], root, workers=1, split_dir=splits, log=lambda s: None)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
+    """The ``tiny`` config trained for real on :func:`tiny_corpus` (about a minute on 2 CPU cores)."""
+    from kinemo.data.cache import corpus_dir
+    from kinemo.model.config import CONFIGS
+    from kinemo.train.loop import Run, train
+    out = tmp_path_factory.mktemp("tiny-run")
+    return train(CONFIGS["tiny"], Run(out=out, corpus=corpus_dir(tiny_corpus), cache_dir=tiny_corpus / "text"),
+                 log=lambda s: None)
+
+
 def pytest_sessionfinish(session, exitstatus):
     session.config._kinemo_exitstatus = int(exitstatus)
 

@@ -25,9 +25,12 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, alpha_bar: 
 
 
 def sampling_steps(total: int, steps: int) -> list[int]:
-    """``steps`` timesteps from ``total - 1`` down to 0, evenly spaced."""
+    """``steps`` timesteps from ``total - 1`` down, evenly spaced; the step after the last lands on clean motion.
+
+    One step starts from pure noise (t = total - 1), never from t = 0.
+    """
     steps = max(1, min(steps, total))
-    return sorted({round(i * (total - 1) / max(steps - 1, 1)) for i in range(steps)}, reverse=True)
+    return sorted({round((total - 1) * (steps - i) / steps) for i in range(steps)}, reverse=True)
 
 
 def ddim_step(x_t: torch.Tensor, x0: torch.Tensor, t: int, t_prev: int, alpha_bar: torch.Tensor) -> torch.Tensor:

@@ -190,7 +190,7 @@ class Generator:
         T = len(quats)
         out_q, out_r = quats.copy(), root.copy()
         done = np.zeros(T, bool)
-        wins = plan_windows(T, self.window, self.overlap)
+        wins = plan_windows(T, self.window, min(self.overlap, self.window // 3))
         for w_i, w in enumerate(wins):
             m = mask[w.start:w.stop].copy()
             q, r = out_q[w.start:w.stop].copy(), out_r[w.start:w.stop].copy()

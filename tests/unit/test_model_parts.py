@@ -1,0 +1,225 @@
+"""The model's pieces on constructed inputs: features, kinematics, schedule, masks, keys, windows, checkpoints."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kinemo.core import rotations as R
+from kinemo.core.fk import forward_kinematics
+from kinemo.core.smpl import SMPL_PARENTS, smpl_skeleton
+from kinemo.errors import UserError
+from kinemo.model import features as F
+from kinemo.model.config import CONFIGS, ModelConfig, TrainConfig, from_dict, to_dict
+from kinemo.model.diffusion import cosine_alpha_bar, ddim_step, q_sample, sampling_steps
+from kinemo.model.generator import Generator, plan_windows
+from kinemo.model.keys import spread_correction
+from kinemo.model.masks import FAMILIES, anchor_of, random_mask
+from kinemo.model.motion_model import MotionModel
+from kinemo.model.sampler import Conditions, SamplerConfig, sample
+
+
+def random_motion(rng, B=2, L=20):
+    q = R.quat_normalize(rng.normal(size=(B, L, 24, 4)))
+    root = rng.normal(size=(B, L, 3))
+    return torch.tensor(q, dtype=torch.float32), torch.tensor(root, dtype=torch.float32)
+
+
+def test_torch_rotations_match_the_core():
+    rng = np.random.default_rng(0)
+    q = R.quat_normalize(rng.normal(size=(50, 4)))
+    m = F.quat_to_matrix(torch.tensor(q)).numpy()
+    np.testing.assert_allclose(m, R.quat_to_matrix(q), atol=1e-6)
+    np.testing.assert_allclose(F.matrix_to_sixd(torch.tensor(m)).numpy(), R.matrix_to_sixd(m), atol=1e-6)
+    d6 = rng.normal(size=(50, 6))
+    np.testing.assert_allclose(F.sixd_to_matrix(torch.tensor(d6)).numpy(), R.sixd_to_matrix(d6), atol=1e-6)
+
+
+def test_encode_decode_round_trip_and_anchor_is_canonical():
+    q, root = random_motion(np.random.default_rng(1))
+    rot = F.quat_to_matrix(q)
+    anchor = torch.tensor([0, 7])
+    yaw, origin = F.anchor_frame(rot, root, anchor)
+    f = F.encode(rot, root, yaw, origin)
+    assert f.shape == (2, 20, F.D)
+    rot2, root2 = F.decode(f, yaw, origin)
+    assert torch.allclose(rot2, rot, atol=1e-5) and torch.allclose(root2, root, atol=1e-5)
+    for b, a in enumerate(anchor.tolist()):
+        pelvis = F.sixd_to_matrix(f[b, a, 3:9])
+        assert abs(float(F.heading(pelvis))) < 1e-5               # the anchor faces +Z
+        assert torch.allclose(f[b, a, [0, 2]], torch.zeros(2), atol=1e-5)  # and stands over the origin
+
+
+def test_features_do_not_see_place_or_facing():
+    q, root = random_motion(np.random.default_rng(2), B=1)
+    turn = R.axis_angle_to_quat(np.array([0, 1.3, 0]))
+    q2 = q.clone()
+    q2[..., 0, :] = torch.tensor(R.quat_mul(turn, q[..., 0, :].numpy()), dtype=torch.float32)
+    root2 = torch.tensor(R.quat_apply(turn, root.numpy()) + np.array([4.0, 0.0, -2.0]), dtype=torch.float32)
+
+    def feats(q, r):
+        rot = F.quat_to_matrix(q)
+        return F.encode(rot, r, *F.anchor_frame(rot, r, torch.tensor([3])))
+    assert torch.allclose(feats(q, root), feats(q2, root2), atol=1e-4)
+
+
+def test_kinematics_match_core_fk():
+    q, root = random_motion(np.random.default_rng(3), B=1, L=5)
+    rot = F.quat_to_matrix(q)
+    f = F.encode(rot, root, torch.zeros(1), torch.zeros(1, 3))
+    pos = F.Kinematics()(f)[0].numpy()
+    skel = smpl_skeleton()
+    trans = np.repeat(skel.offsets[None], 5, 0)
+    trans[:, 0] = root[0].numpy()
+    ref = forward_kinematics(SMPL_PARENTS, q[0].numpy(), trans)[1]
+    np.testing.assert_allclose(pos, ref, atol=1e-5)
+
+
+def test_schedule_and_ddim():
+    ab = cosine_alpha_bar(1000)
+    assert ab.shape == (1000,) and torch.all(ab[1:] <= ab[:-1]) and ab[0] > 0.99 and ab[-1] < 1e-3
+    assert sampling_steps(1000, 10)[0] == 999 and sampling_steps(1000, 10)[-1] == 100
+    assert len(sampling_steps(1000, 10)) == 10 and sampling_steps(1000, 1) == [999]
+    x0 = torch.randn(1, 4, 3)
+    xt = q_sample(x0, torch.tensor([500]), torch.randn(1, 4, 3), ab)
+    assert torch.equal(ddim_step(xt, x0, 10, -1, ab), x0)          # the last step lands on x0
+    # a step with the true x0 stays on the same noise trajectory
+    noise = torch.randn(1, 4, 3)
+    x500 = q_sample(x0, torch.tensor([500]), noise, ab)
+    x200 = q_sample(x0, torch.tensor([200]), noise, ab)
+    assert torch.allclose(ddim_step(x500, x0, 500, 200, ab), x200, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_mask_families(family):
+    rng = np.random.default_rng(4)
+    for L in (30, 90):
+        m = random_mask(L, rng, family)
+        assert m.shape == (L, F.MASK_DIMS) and m.dtype == bool
+        if family == "free":
+            assert not m.any() and anchor_of(m) == 0
+        else:
+            assert m.any() and m[anchor_of(m)].any() and not m[:anchor_of(m)].any()
+        if family == "trajectory":
+            assert not m[:, 2:].any()
+
+
+def test_spread_correction_meets_keys_and_fades():
+    L = 60
+    keyed = np.zeros((L, 2), bool)
+    keyed[[5, 40], 0] = True
+    keyed[30, 1] = True
+    delta = np.zeros((L, 2))
+    delta[5, 0], delta[40, 0], delta[30, 1] = 1.0, -2.0, 0.5
+    c = spread_correction(delta, keyed, radius=8)
+    assert c[5, 0] == 1.0 and c[40, 0] == -2.0 and c[30, 1] == 0.5
+    assert c[59, 0] == 0 and c[0:21, 1].max() == 0 and c[39:, 1].max() == 0   # beyond the radius: untouched
+    assert np.abs(np.diff(c, axis=0)).max() <= 1.5 * 2.0 / 8 + 1e-9   # no step: smoothstep slope * delta / radius
+
+
+def test_windows_cover_with_overlap():
+    assert plan_windows(50, 90, 30) == [type(plan_windows(1, 1, 0)[0])(0, 50)]
+    w = plan_windows(400, 90, 30)
+    assert w[0].start == 0 and w[-1].stop == 400
+    for a, b in zip(w, w[1:]):
+        assert b.start == a.stop - 30 and b.stop - b.start <= 90
+
+
+def test_config_round_trip_and_unknown_fields():
+    cfg = CONFIGS["small"]
+    assert from_dict(to_dict(cfg)) == cfg
+    d = to_dict(cfg)
+    d["model"]["wings"] = 2
+    with pytest.raises(ValueError, match="wings"):
+        from_dict(d)
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory):
+    """A randomly initialised model saved as a real checkpoint (properties that hold for any weights)."""
+    from kinemo.train import checkpoint
+    torch.manual_seed(0)
+    cfg = TrainConfig(model=ModelConfig(width=32, layers=1, heads=2, max_frames=40))
+    m = MotionModel(cfg.model)
+    torch.nn.init.normal_(m.denoiser.out.weight, std=0.02)   # zero-initialised heads would hide bugs
+    path = tmp_path_factory.mktemp("ckpt") / "untrained.pt"
+    checkpoint.save(path, cfg, m, m, None, 0)
+    return Generator.load(path)
+
+
+def test_sampler_is_deterministic_and_imputes_keys(untrained):
+    m = untrained.model
+    L = 12
+    mask = torch.zeros(1, L, F.MASK_DIMS, dtype=torch.bool)
+    mask[0, [0, 11]] = True
+    obs = torch.randn(1, L, F.D) * F.expand_mask(mask)
+    cond = Conditions(obs, mask)
+    a = [s.x0 for s in sample(m, cond, SamplerConfig(steps=4), seed=3)]
+    b = [s.x0 for s in sample(m, cond, SamplerConfig(steps=4), seed=3)]
+    c = list(sample(m, cond, SamplerConfig(steps=4), seed=4))[-1].x0
+    assert len(a) == 4 and all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(a[-1], c)
+    fm = F.expand_mask(mask)
+    assert torch.equal(a[-1][fm], obs[fm])
+
+
+def test_generator_keys_exact_and_windows(untrained):
+    rng = np.random.default_rng(5)
+    T = 100                                               # three windows of 40
+    q = R.quat_normalize(rng.normal(size=(T, 24, 4))).astype(np.float32)
+    root = rng.normal(size=(T, 3)).astype(np.float32)
+    keys = np.zeros((T, 24), bool)
+    keys[[0, 50, 99]] = True
+    keys[70, :3] = True                                    # a partial key
+    seen = []
+    q2, r2 = untrained.inbetween(q, root, keys, seed=1, steps=3, progress=seen.append)
+    assert q2.shape == (T, 24, 4) and r2.shape == (T, 3)
+    assert np.array_equal(q2[keys], q[keys]) and np.array_equal(r2[keys.any(1)], root[keys.any(1)])
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0) and len(seen) == 3 * len(plan_windows(T, 40, 13))
+    q3, _ = untrained.inbetween(q, root, keys, seed=1, steps=3)
+    assert np.array_equal(q2, q3)
+    np.testing.assert_allclose(np.linalg.norm(q2, axis=-1), 1.0, atol=1e-6)
+
+
+def test_generator_rejects_bad_input(untrained):
+    T = 20
+    q = np.tile([1.0, 0, 0, 0], (T, 24, 1))
+    r = np.zeros((T, 3))
+    keys = np.zeros(T, bool)
+    with pytest.raises(UserError, match="no keys"):
+        untrained.inbetween(q, r, keys)
+    keys[3] = True
+    bad = q.copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(UserError, match="frame 3, joint"):
+        untrained.inbetween(bad, r, keys)
+    with pytest.raises(UserError, match=r"\(T,\) or \(T, 24\)"):
+        untrained.inbetween(q, r, np.zeros((T, 5), bool))
+    with pytest.raises(UserError, match="quats"):
+        untrained.inbetween(q[:, :10], r, keys)
+    with pytest.raises(UserError, match="empty"):
+        untrained.generate("   ", 30)
+    with pytest.raises(UserError, match="at least 1"):
+        untrained.generate("a person walks", 0)
+    with pytest.raises(UserError, match="music features must be"):
+        untrained.dance(np.zeros((30, 5)))
+    with pytest.raises(UserError, match="NaN"):
+        untrained.dance(np.full((30, 37), np.nan))
+    cancelled = iter([False, True])
+    from kinemo.model.generator import Cancelled
+    with pytest.raises(Cancelled):
+        untrained.inbetween(q, r, keys, steps=4, cancelled=lambda: next(cancelled))
+
+
+def test_checkpoint_errors(tmp_path):
+    from kinemo.train.checkpoint import read
+    with pytest.raises(UserError, match="no motion model at"):
+        Generator.load(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="not a readable checkpoint"):
+        read(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"format": "something else"}, other)
+    with pytest.raises(UserError, match="not a kinemo motion model"):
+        read(other)
