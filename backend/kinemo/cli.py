@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("kinemo.commands.train", "train the motion model: kinemo train --config small|tiny"),
     "inbetween": ("kinemo.commands.inbetween", "fill motion between key frames of a BVH (any humanoid)"),
     "generate": ("kinemo.commands.generate", "motion from text, as BVH (SMPL or your rig)"),
+    "dance": ("kinemo.commands.dance", "a dance to a song, as BVH (SMPL or your rig)"),
 }
 
 

@@ -30,3 +30,20 @@ def check_out(out: str, inputs: list[str], force: bool) -> str:
 def load_generator(path: Path | None):
     from ..model.generator import Generator
     return Generator.load(path)
+
+
+def save_model_motion(out: str, quats, root, target) -> "object":
+    """Write a canonical SMPL motion as BVH: on the SMPL skeleton, or retargeted onto ``target`` (a read Bvh)
+    at the target's frame rate. Returns the written Motion."""
+    from ..core.bvh import Bvh, save_bvh
+    from ..core.smpl import smpl_skeleton
+    from ..model.on_rig import MODEL_FPS, smpl_to_rig
+    if target is None:
+        motion = smpl_to_rig(quats, root, None)
+        save_bvh(out, Bvh(smpl_skeleton(), motion, [], 1.0))
+        return motion
+    has = target.motion.num_frames > 0
+    motion = smpl_to_rig(quats, root, target.skeleton, target.motion if has else None,
+                         target.motion.fps if has else MODEL_FPS)
+    save_bvh(out, Bvh(target.skeleton, motion, target.channels, target.scale))
+    return motion

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.bvh import Bvh, read_bvh, save_bvh
-from ..core.smpl import smpl_skeleton
+from ..core.bvh import read_bvh
 from ..errors import UserError
-from ._model_args import add_sampling, check_out, load_generator
+from ._model_args import add_sampling, check_out, load_generator, save_model_motion
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..model.on_rig import MODEL_FPS, smpl_to_rig
+    from ..model.on_rig import MODEL_FPS
     out = check_out(args.out, [args.target], args.force)
     if not 0 < args.seconds <= 600:
         raise UserError(f"--seconds must be in (0, 600]; got {args.seconds}")
@@ -25,12 +24,6 @@ def run(args: argparse.Namespace) -> int:
     gen = load_generator(args.model)
     frames = max(1, int(round(args.seconds * MODEL_FPS)))
     q, r = gen.generate(args.text, frames, seed=args.seed, steps=args.steps)
-    if tgt is None:
-        motion = smpl_to_rig(q, r, None)
-        save_bvh(out, Bvh(smpl_skeleton(), motion, [], 1.0))
-    else:
-        fps = tgt.motion.fps if tgt.motion.num_frames else MODEL_FPS
-        motion = smpl_to_rig(q, r, tgt.skeleton, tgt.motion if tgt.motion.num_frames else None, fps)
-        save_bvh(out, Bvh(tgt.skeleton, motion, tgt.channels, tgt.scale))
+    motion = save_model_motion(out, q, r, tgt)
     print(f"wrote {args.out}: {motion.num_frames} frames at {motion.fps:g} fps")
     return 0

@@ -124,10 +124,11 @@ class Generator:
 
     def dance(self, music: np.ndarray, *, text: str | None = None, quats: np.ndarray | None = None,
               root: np.ndarray | None = None, keys: np.ndarray | None = None, seed: int = 0,
-              steps: int | None = None, progress: Progress | None = None,
+              steps: int | None = None, beat_guidance: float | None = None, progress: Progress | None = None,
               cancelled: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """A dance to per-frame music features ``(T, MUSIC_DIM)`` at 30 fps (kinemo.data.music), optionally
-        steered by text and with keyed poses (quats/root ``(T, ...)`` with keys ``(T,)`` or ``(T, 24)``)."""
+        steered by text and with keyed poses (quats/root ``(T, ...)`` with keys ``(T,)`` or ``(T, 24)``).
+        beat_guidance: weight of the sampling-time pull of movement accents onto the beats (default: off)."""
         if not self.cfg.model.music_dim:
             raise UserError("this model was trained without music; it cannot dance")
         music = np.asarray(music, np.float32)
@@ -142,10 +143,10 @@ class Generator:
         if keys is None:
             q = np.tile(np.array([1.0, 0, 0, 0]), (T, J, 1))
             return self._run(q, np.zeros((T, 3)), np.zeros((T, MASK_DIMS), bool), text, music, seed, steps,
-                             progress, cancelled)
+                             progress, cancelled, beat_guidance=beat_guidance)
         quats, root = np.asarray(quats, np.float64), np.asarray(root, np.float64)
         mask = self._key_mask(quats, root, keys, None)
-        return self._run(quats, root, mask, text, music, seed, steps, progress, cancelled)
+        return self._run(quats, root, mask, text, music, seed, steps, progress, cancelled, beat_guidance=beat_guidance)
 
     # --- the engine ---------------------------------------------------------
 
@@ -175,7 +176,8 @@ class Generator:
         return mask
 
 
-    def _run(self, given_q, given_r, mask, text, music, seed, steps, progress, cancelled, guidance=None):
+    def _run(self, given_q, given_r, mask, text, music, seed, steps, progress, cancelled, guidance=None,
+             beat_guidance=None):
         quats = R.quat_normalize(np.where(mask[:, 1:, None], given_q, np.array([1.0, 0, 0, 0])))
         root = np.where(mask[:, :1], given_r, 0.0)
         text_emb = None
@@ -185,6 +187,8 @@ class Generator:
         cfg = self.sampler if steps is None else replace(self.sampler, steps=int(steps))
         if guidance is not None:
             cfg = replace(cfg, text_guidance=float(guidance))
+        if beat_guidance is not None:
+            cfg = replace(cfg, beat_guidance=float(beat_guidance))
         if cfg.steps < 1:
             raise UserError("steps must be at least 1")
         T = len(quats)

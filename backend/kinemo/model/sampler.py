@@ -18,6 +18,8 @@ from .diffusion import ddim_step, sampling_steps
 from .features import FOOT_JOINTS, expand_mask, velocities
 from .motion_model import MotionModel
 
+BEAT_COLUMN = 1   # kinemo.data.music: 1 on beat frames
+
 
 @dataclass
 class Conditions:
@@ -34,6 +36,7 @@ class SamplerConfig:
     dynamics_guidance: float = 1.0     # step size of the dynamics nudge (0 = off)
     dynamics_iters: int = 1
     skate_weight: float = 1.0
+    beat_guidance: float = 0.0         # step size pulling joint-speed minima onto the music's beats (0 = off)
 
 
 @dataclass
@@ -59,22 +62,41 @@ def _predict(model: MotionModel, x, t, c: Conditions, w: float):
     return mix(x0), mix(vel), contact[:B]
 
 
+def _guided(model: MotionModel, x0: torch.Tensor, weight: float, loss_fn) -> torch.Tensor:
+    """One normalised gradient step on x0 against ``loss_fn(positions (B, L, 24, 3)) -> scalar``.
+
+    The step is scaled by the gradient's RMS so one weight works across lengths and batch sizes, and by
+    the loss itself (capped) so a prediction that already agrees is left alone.
+    """
+    with torch.enable_grad():
+        x = x0.detach().requires_grad_(True)
+        loss = loss_fn(model.kin(model.denorm(x)))
+        (g,) = torch.autograd.grad(loss, x)
+    return x0 - weight * 0.1 * g / g.pow(2).mean().sqrt().clamp_min(1e-8) * loss.detach().sqrt().clamp(max=1.0)
+
+
 def _dynamics_nudge(model: MotionModel, x0: torch.Tensor, vel: torch.Tensor, contact: torch.Tensor,
                     cfg: SamplerConfig) -> torch.Tensor:
-    """Gradient steps on x0 so FK velocities match the predicted dynamics and planted feet do not slide."""
-    p_contact = contact.sigmoid()
+    """Make FK velocities match the jointly predicted dynamics and keep planted feet from sliding."""
+    p_contact = contact.sigmoid()[..., None]
+
+    def loss(pos):
+        v = velocities(pos)
+        foot_v = v[:, :, list(FOOT_JOINTS)][..., [0, 2]]
+        return ((v - vel) ** 2).mean() + cfg.skate_weight * (p_contact * foot_v ** 2).mean()
     for _ in range(cfg.dynamics_iters):
-        with torch.enable_grad():
-            x = x0.detach().requires_grad_(True)
-            pos = model.kin(model.denorm(x))
-            v = velocities(pos)
-            foot_v = v[:, :, list(FOOT_JOINTS)][..., [0, 2]]
-            loss = ((v - vel) ** 2).mean() + cfg.skate_weight * (p_contact[..., None] * foot_v ** 2).mean()
-            (g,) = torch.autograd.grad(loss, x)
-        # normalise the step by the gradient's scale so one weight works across lengths and batch sizes
-        x0 = x0 - cfg.dynamics_guidance * 0.1 * g / g.pow(2).mean().sqrt().clamp_min(1e-8) * \
-            (loss.detach().sqrt().clamp(max=1.0))
+        x0 = _guided(model, x0, cfg.dynamics_guidance, loss)
     return x0
+
+
+def _beat_nudge(model: MotionModel, x0: torch.Tensor, beats: torch.Tensor, cfg: SamplerConfig) -> torch.Tensor:
+    """Pull the body's speed down on the music's beat frames (``beats`` ``(B, L)`` weights): movement
+    accents, i.e. kinematic beats, are speed minima, so this moves them onto the beats."""
+    def loss(pos):
+        speed = velocities(pos).norm(dim=-1).mean(-1)                        # (B, L)
+        on_beat = (speed * beats).sum(-1) / beats.sum(-1).clamp_min(1.0)
+        return (on_beat / speed.mean(-1).detach().clamp_min(1e-3)).mean()
+    return _guided(model, x0, cfg.beat_guidance, loss)
 
 
 @torch.no_grad()
@@ -89,6 +111,8 @@ def sample(model: MotionModel, cond: Conditions, cfg: SamplerConfig, seed: int =
         x0, vel, contact = _predict(model, x, t, cond, cfg.text_guidance)
         if cfg.dynamics_guidance > 0:
             x0 = _dynamics_nudge(model, x0, vel, contact, cfg)
+        if cfg.beat_guidance > 0 and cond.music is not None:
+            x0 = _beat_nudge(model, x0, cond.music[..., BEAT_COLUMN], cfg)
         raw = x0
         x0 = torch.where(fm, cond.obs, x0)
         x = ddim_step(x, x0, t, ts[i + 1] if i + 1 < len(ts) else -1, model.alpha_bar)

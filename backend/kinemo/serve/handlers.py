@@ -225,13 +225,53 @@ def generate(ctx: Context, body: dict, report: Report, cancelled: Callable[[], b
     return {"motion": motion_to_wire(out)}
 
 
-def _dance_missing(name: str):
-    def run(ctx, body, report, cancelled):
-        raise ProtocolError(Code.NOT_AVAILABLE, "dance needs a model trained with music, which this server lacks")
-    return run
+def _music_for(body: dict, report: Report) -> np.ndarray:
+    """The request's music as model features at 30 fps ``(T, MUSIC_DIM)``: from audio bytes or given features."""
+    import os
+    import tempfile
+
+    from kinemo.data.music import MUSIC_DIM, music_features
+    from kinemo.model.on_rig import MODEL_FPS
+    if "audio" in body:
+        report(0.0, "music", "analysing the audio")
+        fd, tmp = tempfile.mkstemp(suffix="." + body["audio_format"])
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(body["audio"])
+            return music_features(tmp, MODEL_FPS).matrix
+        finally:
+            os.unlink(tmp)
+    feats = np.asarray(body["features"], np.float32)
+    if feats.shape[1] != MUSIC_DIM:
+        raise ProtocolError(Code.BAD_REQUEST, f"features must have {MUSIC_DIM} columns (kinemo.data.music); "
+                                              f"got {feats.shape[1]}")
+    src_t = np.arange(len(feats)) / body["features_fps"]
+    n = int(np.floor(src_t[-1] * MODEL_FPS)) + 1
+    t = np.arange(n) / MODEL_FPS
+    return np.stack([np.interp(t, src_t, feats[:, c]) for c in range(feats.shape[1])], 1).astype(np.float32)
 
 
-HANDLERS.setdefault("dance", Handler(_dance_missing("dance"), needs_model("dance")))
+@register("dance", available=needs_model("dance"))
+def dance(ctx: Context, body: dict, report: Report, cancelled: Callable[[], bool]) -> dict:
+    from kinemo.model.on_rig import MODEL_FPS, smpl_to_rig
+
+    from .convert import motion_to_wire, skeleton_from_rig
+    skel = skeleton_from_rig(body["rig"]) if "rig" in body else None
+    fps = body["fps"]
+    music = _music_for(body, report)      # unreadable or silent audio: UserError -> bad_request
+    frames = body.get("frames") or max(1, int(round((len(music) - 1) * fps / MODEL_FPS)) + 1)
+    n30 = int(round((frames - 1) * MODEL_FPS / fps)) + 1
+    if n30 > len(music):   # asked for more than the song: hold its last frame of features
+        music = np.concatenate([music, np.repeat(music[-1:], n30 - len(music), 0)])
+    progress, stop, ModelCancelled = _model_call(ctx, report, cancelled, "sample")
+    try:
+        q, r = ctx.model.dance(music[:n30], text=body.get("text"), seed=body.get("seed", 0),
+                               steps=body.get("steps"), progress=progress, cancelled=stop)
+    except ModelCancelled:
+        raise Cancelled() from None
+    out = smpl_to_rig(q, r, skel, fps=fps, frames=frames)
+    report(1.0, "done", "danced")
+    return {"motion": motion_to_wire(out)}
 
 
 # --- set-up --------------------------------------------------------------------

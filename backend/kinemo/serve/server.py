@@ -24,6 +24,7 @@ import zmq
 
 from kinemo import __version__
 
+from ..errors import UserError
 from . import handlers, protocol
 from .protocol import Code, ProtocolError
 
@@ -334,7 +335,7 @@ class Server:
             msg = ("error", protocol.error_body(Code.CANCELLED, "cancelled while running"))
         except ProtocolError as e:
             msg = ("error", protocol.error_body(e.code, e.message, e.details))
-        except (ValueError, KeyError) as e:  # the input made no sense to the engine
+        except (ValueError, KeyError, UserError) as e:  # the input made no sense to the engine
             text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
             msg = ("error", protocol.error_body(Code.BAD_REQUEST, f"{job.type}: {text}"))
         except Exception as e:
