@@ -40,7 +40,12 @@ class ServerProcess:
 
 def start_server(log_dir: Path, *args: str, address: str = "tcp://127.0.0.1:*",
                  timeout: float = 30.0) -> ServerProcess:
-    """Start ``python -m kinemo.serve`` and wait for its "listening on" line."""
+    """Start ``python -m kinemo.serve`` and wait for its "listening on" line.
+
+    Servers start without the motion model unless ``--model`` is given, so protocol tests stay fast and do
+    not depend on which checkpoint the install ships."""
+    if "--model" not in args and "--no-model" not in args:
+        args = ("--no-model", *args)
     log = log_dir / f"server-{next(_n)}.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "backend"), os.environ.get("PYTHONPATH", "")])}
     with open(log, "w") as err:

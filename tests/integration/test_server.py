@@ -77,12 +77,13 @@ def test_selftest_result_is_the_real_computation(server):
 
 
 @pytest.mark.parametrize("msg_type", ["inbetween", "generate", "dance"])
-def test_model_requests_are_not_available(server, msg_type):
+def test_model_requests_are_not_available(server_factory, msg_type):
+    server = server_factory("--no-model")
     with client(server.address) as c:
         with pytest.raises(RemoteError) as e:
             c.call(msg_type, example_request(msg_type), timeout=10)
     assert e.value.code == Code.NOT_AVAILABLE
-    assert "needs the motion model" in e.value.message
+    assert "needs the motion model" in e.value.message and "--no-model" in e.value.message
 
 
 @pytest.mark.skipif(importlib.util.find_spec("kinemo.core.retarget") is None,

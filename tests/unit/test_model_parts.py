@@ -223,3 +223,27 @@ def test_checkpoint_errors(tmp_path):
     torch.save({"format": "something else"}, other)
     with pytest.raises(UserError, match="not a kinemo motion model"):
         read(other)
+
+
+def test_meeting_keys_bends_the_prediction_without_a_pop():
+    """A smooth prediction that misses its keys by 60 degrees and 30 cm is bent onto them gradually."""
+    from kinemo.model.generator import _meet_keys
+    L = 40
+    t = np.linspace(0, 1, L)
+    q = R.axis_angle_to_quat(np.stack([np.zeros(L), t, np.zeros(L)], -1))          # a slow turn, every joint
+    raw = np.concatenate([np.stack([t, np.full(L, 0.9), np.zeros(L)], -1),
+                          np.repeat(R.quat_to_sixd(q)[:, None], 24, 1).reshape(L, -1)], 1)
+    key = raw.copy()
+    kq = R.quat_mul(R.axis_angle_to_quat(np.array([np.radians(60), 0, 0])), q)
+    key[:, 3:] = np.repeat(R.quat_to_sixd(kq)[:, None], 24, 1).reshape(L, -1)
+    key[:, :3] += np.array([0.3, 0, 0])
+    mask = np.zeros((L, 25), bool)
+    mask[20] = True
+    out = _meet_keys(raw, key, mask)
+    np.testing.assert_allclose(out[20], key[20], atol=1e-9)
+    out_q = R.sixd_to_quat(out[:, 3:9])
+    step_deg = np.degrees(R.quat_angle(out_q[1:], out_q[:-1]))
+    raw_step = np.degrees(R.quat_angle(q[1:], q[:-1])).max()
+    assert step_deg.max() <= raw_step + 60 * 1.5 / 8 + 1e-6          # smoothstep slope over the 8-frame radius
+    assert np.abs(np.diff(out[:, 0])).max() <= 1 / (L - 1) + 0.3 * 1.5 / 8 + 1e-9
+    np.testing.assert_allclose(out[:11], raw[:11], atol=1e-9)        # beyond the radius: untouched

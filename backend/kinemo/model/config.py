@@ -54,7 +54,7 @@ class TrainConfig:
 
 CONFIGS: dict[str, TrainConfig] = {
     "tiny": TrainConfig(model=ModelConfig(width=64, layers=2, heads=2, max_frames=90, dropout=0.0),
-                        batch=16, min_frames=30, steps=300, warmup=30, lr=1e-3, ema=0.99,
+                        batch=16, min_frames=30, steps=200, warmup=20, lr=1e-3, ema=0.98,
                         log_every=25, ckpt_every=100, val_every=150, val_windows=32),
     "small": TrainConfig(),
 }

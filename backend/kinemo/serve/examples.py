@@ -50,7 +50,6 @@ def wave_motion(skel: Skeleton, frames: int, fps: float = 30.0, seed: int = 0) -
 def example_request(msg_type: str, frames: int = 60) -> dict:
     """A valid body for ``msg_type`` (a protocol request type)."""
     smpl = smpl_skeleton()
-    rig = chain_skeleton(12)
     if msg_type == "hello":
         return {"client": "kinemo-tests", "protocol_versions": [1]}
     if msg_type == "ping":
@@ -64,19 +63,19 @@ def example_request(msg_type: str, frames: int = 60) -> dict:
                 "target_rig": rig_from_skeleton(mixamo_skeleton())}
     if msg_type == "bonemap":
         return {"source_rig": rig_from_skeleton(smpl), "target_rig": rig_from_skeleton(mixamo_skeleton())}
+    human = mixamo_skeleton()      # the model requests need a humanoid rig
     if msg_type == "inbetween":
-        keys = wave_motion(rig, frames)
+        keys = wave_motion(human, frames)
         idx = np.array([0, frames // 2, frames - 1], np.int64)
-        return {"rig": rig_from_skeleton(rig),
+        return {"rig": rig_from_skeleton(human),
                 "keys": {"frames": idx, "rotations": keys.rotations[idx].astype(np.float32),
                          "translations": keys.translations[idx].astype(np.float32)},
                 "frames": frames, "fps": 30.0, "seed": 1, "steps": 10}
     if msg_type == "generate":
         return {"text": "a person waves with the left hand", "frames": frames, "fps": 30.0,
-                "rig": rig_from_skeleton(rig), "seed": 2}
+                "rig": rig_from_skeleton(human), "seed": 2}
     if msg_type == "dance":
-        t = np.arange(frames * 2)[:, None] / 60.0
-        feats = np.concatenate([np.sin(2 * np.pi * 2.0 * t), np.cos(2 * np.pi * 2.0 * t)], 1)
-        return {"features": feats.astype(np.float32), "features_fps": 60.0, "frames": frames,
-                "rig": rig_from_skeleton(rig)}
+        from kinemo.data.music import pseudo_music
+        feats = pseudo_music(np.arange(0, frames * 2, 30), frames * 2, 60.0)   # a 120 bpm beat grid
+        return {"features": feats, "features_fps": 60.0, "frames": frames, "rig": rig_from_skeleton(human)}
     raise KeyError(f"no example for request type {msg_type!r}")

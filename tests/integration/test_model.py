@@ -1,0 +1,177 @@
+"""The motion model trained for real (the ``tiny`` config on a small real corpus) and used through every
+interface: the Generator, the CLI and the server. Needs ../shared for the training data."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kinemo.cli import main
+from kinemo.core.bvh import read_bvh
+from kinemo.data.cache import Corpus, corpus_dir
+from kinemo.data.clip import clip_positions
+from kinemo.core.smpl import smpl_skeleton
+from kinemo.model.generator import Generator, plan_windows
+
+WALK = "dataset-1_walk_normal_001"
+
+
+@pytest.fixture(scope="module")
+def gen(tiny_checkpoint):
+    return Generator.load(tiny_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def walk(tiny_corpus):
+    c = Corpus(corpus_dir(tiny_corpus))
+    return c.clip(WALK)
+
+
+def test_training_logs_learning_and_resumes(tiny_checkpoint, tiny_corpus, tmp_path):
+    from kinemo.model.config import CONFIGS
+    from kinemo.train import checkpoint
+    from kinemo.train.loop import Run, train
+    recs = [json.loads(line) for line in (tiny_checkpoint.parent / "log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in recs if "loss" in r]
+    assert len(losses) >= 4 and np.mean(losses[-2:]) < 0.7 * np.mean(losses[:2])   # it learned
+    assert any("val" in r for r in recs)
+    ck = checkpoint.read(tiny_checkpoint)
+    assert ck["step"] == CONFIGS["tiny"].steps and ck["config"]["model"]["width"] == CONFIGS["tiny"].model.width
+    # resume continues from the saved step with the saved config
+    from dataclasses import replace
+    out = tmp_path / "resumed"
+    more = replace(CONFIGS["tiny"], steps=CONFIGS["tiny"].steps + 10)
+    import shutil
+    shutil.copy(tiny_checkpoint, tmp_path / "start.pt")
+    ck2 = checkpoint.read(tmp_path / "start.pt")
+    ck2["config"]["steps"] = more.steps
+    import torch
+    torch.save(ck2, tmp_path / "start.pt")
+    path = train(more, Run(out=out, corpus=corpus_dir(tiny_corpus), cache_dir=tiny_corpus / "text",
+                           resume=tmp_path / "start.pt"), log=lambda s: None)
+    assert checkpoint.read(path)["step"] == more.steps
+
+
+def test_inbetween_meets_keys_exactly_and_is_deterministic(gen, walk):
+    T = 70
+    q, r = walk.quats[:T], walk.root[:T]
+    keys = np.zeros(T, bool)
+    keys[:10] = True
+    keys[[40, 69]] = True
+    a = gen.inbetween(q, r, keys, seed=3)
+    b = gen.inbetween(q, r, keys, seed=3)
+    c = gen.inbetween(q, r, keys, seed=4)
+    assert a[0].shape == (T, 24, 4) and a[1].shape == (T, 3)
+    assert np.array_equal(a[0][keys], q[keys]) and np.array_equal(a[1][keys], r[keys])
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def _steps(q, r):
+    p = clip_positions(smpl_skeleton(), q, r)
+    return np.linalg.norm(np.diff(p, axis=0), axis=-1).max(-1)     # (T-1,) largest joint move per frame
+
+
+def test_long_motion_joins_are_seamless(gen):
+    T = 3 * gen.window
+    q, r = gen.generate("a person walks forward", T, seed=1)
+    assert q.shape == (T, 24, 4) and np.isfinite(q).all() and np.isfinite(r).all()
+    wins = plan_windows(T, gen.window, min(gen.overlap, gen.window // 3))
+    assert len(wins) >= 3
+    s = _steps(q, r)
+    joins = np.array([w.start + min(gen.overlap, gen.window // 3) for w in wins[1:]])   # first new frame
+    assert s[joins - 1].max() <= max(2.0 * np.percentile(s, 95), 0.05)
+
+
+def test_dance_follows_the_music_length(gen):
+    from kinemo.data.music import features_from_samples
+    sr = 22050
+    t = np.arange(sr * 5) / sr
+    y = np.where((t % 0.5) < 0.02, np.sin(2 * np.pi * 1000 * t), 0.0).astype(np.float32)
+    m = features_from_samples(y, sr, 30.0).matrix
+    q, r = gen.dance(m, seed=0)
+    assert q.shape == (len(m), 24, 4) and np.isfinite(q).all()
+    keys = np.zeros(len(m), bool)
+    keys[[30, 60]] = True
+    kq = np.tile([1.0, 0, 0, 0], (len(m), 24, 1))
+    kr = np.tile([0.0, 0.95, 0.0], (len(m), 1))
+    q2, r2 = gen.dance(m, quats=kq, root=kr, keys=keys, seed=0)
+    assert np.array_equal(q2[keys], kq[keys]) and np.array_equal(r2[keys], kr[keys])
+
+
+# --- the CLI ----------------------------------------------------------------------
+
+def test_cli_inbetween_any_humanoid_bvh(bandai_dir, tiny_checkpoint, tmp_path, capsys):
+    src = bandai_dir / f"{WALK}.bvh"
+    out = tmp_path / "out.bvh"
+    rc = main(["inbetween", str(src), "--keys", "0,20,45", "--out", str(out), "--model", str(tiny_checkpoint),
+               "--seed", "2", "--steps", "4"])
+    assert rc == 0, capsys.readouterr().err
+    a, b = read_bvh(src), read_bvh(out)
+    assert b.skeleton.names == a.skeleton.names and b.motion.fps == a.motion.fps
+    assert b.motion.num_frames == a.motion.num_frames
+    k = [0, 20, 45]
+    # keys come back as they were (to the BVH text's printed precision)
+    np.testing.assert_allclose(b.motion.positions(b.skeleton)[k], a.motion.positions(a.skeleton)[k], atol=1e-4)
+    assert not np.allclose(b.motion.rotations[30], a.motion.rotations[30], atol=1e-3)   # made, not copied
+    # the output is never overwritten silently
+    assert main(["inbetween", str(src), "--keys", "0,20", "--out", str(out), "--model", str(tiny_checkpoint)]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+def test_cli_inbetween_rejects_bad_keys_and_non_humanoids(bandai_dir, tiny_checkpoint, tmp_path, capsys):
+    src = bandai_dir / f"{WALK}.bvh"
+    n = read_bvh(src).motion.num_frames
+    assert main(["inbetween", str(src), "--keys", f"0,{n + 5}", "--out", str(tmp_path / "o.bvh"),
+                 "--model", str(tiny_checkpoint)]) == 2
+    assert "outside the clip" in capsys.readouterr().err
+    assert main(["inbetween", str(src), "--keys", "a,b", "--out", str(tmp_path / "o.bvh")]) == 2
+    assert "comma-separated" in capsys.readouterr().err
+    chain = tmp_path / "chain.bvh"
+    chain.write_text("HIERARCHY\nROOT a\n{\n OFFSET 0 0 0\n CHANNELS 6 Xposition Yposition Zposition Zrotation "
+                     "Xrotation Yrotation\n JOINT b\n {\n  OFFSET 0 1 0\n  CHANNELS 3 Zrotation Xrotation Yrotation\n"
+                     "  End Site\n  {\n   OFFSET 0 1 0\n  }\n }\n}\nMOTION\nFrames: 2\nFrame Time: 0.0333333\n"
+                     "0 0 0 0 0 0 0 0 0\n0 0 0 0 0 0 0 0 0\n")
+    assert main(["inbetween", str(chain), "--keys", "0,1", "--out", str(tmp_path / "c.bvh"),
+                 "--model", str(tiny_checkpoint)]) == 2
+    assert "humanoid" in capsys.readouterr().err.lower()
+
+
+def test_cli_generate_onto_a_rig(bandai_dir, tiny_checkpoint, tmp_path, capsys):
+    rig = bandai_dir / f"{WALK}.bvh"
+    out = tmp_path / "gen.bvh"
+    rc = main(["generate", "--text", "a person waves", "--seconds", "2", "--out", str(out), "--target", str(rig),
+               "--model", str(tiny_checkpoint), "--steps", "4"])
+    assert rc == 0, capsys.readouterr().err
+    b = read_bvh(out)
+    assert b.skeleton.names == read_bvh(rig).skeleton.names and b.motion.num_frames == 61
+    assert main(["generate", "--text", " ", "--out", str(tmp_path / "e.bvh"), "--model", str(tiny_checkpoint)]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+# --- the server -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def model_server(tiny_checkpoint, tmp_path_factory, launch):
+    s = launch(tmp_path_factory.mktemp("serve-model"), "--model", str(tiny_checkpoint))
+    yield s
+    s.stop()
+
+
+def test_server_runs_the_model_with_progress(model_server):
+    from kinemo.serve.client import Client
+    from kinemo.serve.examples import example_request
+    with Client(model_server.address) as c:
+        hello = c.call("hello", {}, timeout=10)
+        assert hello["model"]["loaded"] and hello["capabilities"]["inbetween"]["available"]
+        body = example_request("inbetween")
+        seen = []
+        out = c.call("inbetween", {**body, "seed": 1, "steps": 3}, timeout=120, on_progress=lambda *p: seen.append(p))
+        m = out["motion"]
+        K = body["keys"]["frames"]
+        assert m["rotations"].shape[0] == body["frames"]
+        np.testing.assert_allclose(m["rotations"][K], body["keys"]["rotations"], atol=1e-6)
+        assert any(stage == "sample" for _, stage, _ in seen)
+        g = c.call("generate", {"text": "a person walks", "frames": 20, "fps": 24.0, "steps": 2}, timeout=120)
+        assert g["motion"]["rotations"].shape == (20, 24, 4)
