@@ -28,7 +28,7 @@ class TrainConfig:
     batch: int = 32
     min_frames: int = 40
     lr: float = 4e-4
-    warmup: int = 500
+    warmup: int = 200
     steps: int = 5500
     weight_decay: float = 0.01
     grad_clip: float = 1.0

@@ -4,7 +4,9 @@ Terms (weights in :class:`~kinemo.model.config.TrainConfig`):
 - ``feat``: x0 features (normalised);
 - ``vel``: the dynamics head's joint velocities against the true ones (VideoJAM's joint motion+dynamics
   prediction, here with velocities in place of optical flow);
-- ``pos``: joint positions of the predicted motion (FK), in units of 10 cm;
+- ``pos``: joint positions of the predicted motion (FK) relative to its pelvis, in units of 10 cm (the root's
+  own path is in ``feat``; kept out of here, its large and, in free generation, unpredictable spread would drown
+  the posture signal);
 - ``fkvel``: velocities of the predicted motion itself, so its dynamics match real ones (no jitter);
 - ``contact``: foot-contact logits; ``skate``: foot speed of the prediction where the real foot is planted.
 """
@@ -71,7 +73,7 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
     return {
         "feat": F.mse_loss(x0_hat, x0),
         "vel": F.mse_loss(vel_hat / VEL_UNIT, vel / VEL_UNIT),
-        "pos": F.mse_loss(pos_hat / POS_UNIT, pos / POS_UNIT),
+        "pos": F.mse_loss((pos_hat - pos_hat[:, :, :1]) / POS_UNIT, (pos - pos[:, :, :1]) / POS_UNIT),
         "fkvel": F.mse_loss(fkvel / VEL_UNIT, vel / VEL_UNIT),
         "contact": F.binary_cross_entropy_with_logits(contact, b.contacts),
         "skate": (foot_v * b.contacts).mean(),
