@@ -1,5 +1,10 @@
-"""``kinemo demo --out DIR``: motion retargeted onto Blender's Rigify human
-metarig, headless through ``bpy``, saved as ``DIR/demo.blend`` with preview PNGs.
+"""``kinemo demo --out DIR``: the product's flow headless through ``bpy``, saved as
+``DIR/demo.blend`` with preview PNGs.
+
+With the motion model (the shipped checkpoint): a local backend is started by
+the add-on itself, a few poses are keyed on a Rigify metarig and the add-on's
+in-between operator fills the rest; a second metarig gets motion generated
+from a sentence. Then, as before, motion retargeted onto the metarig:
 
 The clips: the procedural walk shipped with Kinemo, and, when the shared
 research data is beside the repository (or named by ``KINEMO_SHARED``), one
@@ -28,7 +33,9 @@ from ..errors import UserError
 
 DEFAULT_TAKE = "dataset-2_wave-left-hand_elderly_001.bvh"
 RIG_SPACING_M = 1.5  # metarigs stand side by side along X
-OUTPUTS = ("demo.blend", "preview.png", "preview_bandai.png")
+OUTPUTS = ("demo.blend", "preview.png", "preview_bandai.png", "preview_inbetween.png", "preview_generate.png")
+DEMO_KEYS = (1, 30, 60, 90)          # frames of the shipped walk keyed as the "user's" poses
+DEMO_PROMPT = "a person waves with the left hand"
 
 
 @dataclass
@@ -45,6 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-shared", action="store_true", help="use only the shipped demo walk")
     p.add_argument("--fps", type=float, default=30.0, help="scene frame rate (clips are resampled)")
     p.add_argument("--force", action="store_true", help=f"replace existing {', '.join(OUTPUTS)} in --out")
+    p.add_argument("--no-model", action="store_true", help="skip the model steps (in-between, text)")
 
 
 # -- clips --------------------------------------------------------------------------
@@ -146,6 +154,102 @@ def _drawn_bones(obj, skeleton: Skeleton) -> list[int]:
     return [i for i, pb in enumerate(obj.pose.bones) if pb.name not in hidden]
 
 
+def key_user_poses(bpy, obj, names, motion: Motion, frames) -> None:
+    """Key the motion's poses at ``frames`` (1-based) as a user would: an action with keys on those frames only."""
+    from kinemo_addon import bridge
+    idx = np.asarray(frames) - 1
+    action = bridge.write_motion_action(obj, names, motion.rotations[idx], motion.translations[idx],
+                                        frame_start=1, name="user keys")
+    # written on frames 1..K; move each key to its frame in one bulk write per curve
+    remap = dict(zip(range(1, len(idx) + 1), frames))
+    for fc in _fcurves(action):
+        kp = fc.keyframe_points
+        co = np.empty(2 * len(kp), np.float32)
+        kp.foreach_get("co", co)
+        co[0::2] = [remap[int(round(x))] for x in co[0::2]]
+        kp.foreach_set("co", co)
+        for k in kp:
+            k.handle_left_type = k.handle_right_type = "AUTO_CLAMPED"
+        fc.update()
+
+
+def _fcurves(action):
+    if hasattr(action, "layers") and len(action.layers):
+        return [fc for layer in action.layers for strip in layer.strips for bag in strip.channelbags
+                for fc in bag.fcurves]
+    return list(action.fcurves)
+
+
+def start_backend(out: Path):
+    """The add-on's own "start a local backend" with this Python; waits until it listens."""
+    import socket
+    import sys
+    import time
+
+    from kinemo_addon import local_backend
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    local_backend.start(sys.executable, address, out / "backend.log")
+    deadline = time.monotonic() + 120
+    while not local_backend.ready():
+        if local_backend.status().startswith("stopped") or time.monotonic() > deadline:
+            raise UserError(f"the backend did not start; see {out / 'backend.log'}:\n{local_backend.log_tail()}")
+        time.sleep(0.2)
+    return address, local_backend
+
+
+def model_flow(bpy, out: Path, fps: float, x: float) -> list[tuple[object, str, str]]:
+    """Key poses + in-between, and generate from text, through the add-on's operators and a live backend.
+    Returns ``(rig, preview file, title)`` per result."""
+    from ..model.generator import DEFAULT_CHECKPOINT
+    if not DEFAULT_CHECKPOINT.exists():
+        print(f"no shipped model at {DEFAULT_CHECKPOINT}: skipping in-between and text")
+        return []
+    from kinemo_addon import bridge
+    address, backend = start_backend(out)
+    try:
+        walk = demo_clips(None)[0]
+        obj = add_metarig(bpy, "metarig in-between", x)
+        desc = bridge.rig_description(obj)
+        target = Skeleton.from_rest_matrices(desc["names"], desc["parents"], desc["rest_matrices"])
+        key_user_poses(bpy, obj, desc["names"], retarget_clip(walk, target, fps), DEMO_KEYS)
+        k = bpy.context.scene.kinemo
+        k.frame_start, k.frame_end = DEMO_KEYS[0], DEMO_KEYS[-1]
+        bpy.context.view_layer.objects.active = obj
+        if bpy.ops.kinemo.inbetween(blocking=True, address=address) != {"FINISHED"}:
+            raise UserError("the in-between operator failed")
+        print(f"in-between: keys at frames {list(DEMO_KEYS)} filled on {obj.name!r} "
+              f"-> action {obj.animation_data.action.name!r}")
+        gen = add_metarig(bpy, "metarig text", x + RIG_SPACING_M)
+        bpy.context.view_layer.objects.active = gen
+        k.prompt, k.seconds = DEMO_PROMPT, 4.0
+        if bpy.ops.kinemo.generate(blocking=True, address=address) != {"FINISHED"}:
+            raise UserError("the generate operator failed")
+        print(f"generate: {DEMO_PROMPT!r} -> action {gen.animation_data.action.name!r} on {gen.name!r}")
+        return [(obj, "preview_inbetween.png", f"in-between of 4 keyed walk poses (keys at {list(DEMO_KEYS)})"),
+                (gen, "preview_generate.png", f"generated from text: {DEMO_PROMPT!r}")]
+    finally:
+        backend.stop()
+
+
+def draw_preview(bpy, obj, png: Path, fps: float, title: str) -> None:
+    from kinemo_addon import bridge
+
+    from .. import preview
+    desc = bridge.rig_description(obj)
+    target = Skeleton.from_rest_matrices(desc["names"], desc["parents"], desc["rest_matrices"])
+    a, b = obj.animation_data.action.frame_range
+    frames = np.arange(int(a), int(b) + 1)
+    heads, tails = evaluated_bones(bpy, obj, frames)
+    order = [obj.pose.bones.find(n) for n in desc["names"]]
+    drawn = _drawn_bones(obj, target)
+    preview.filmstrip(png, np.stack([heads[:, drawn], tails[:, drawn]], axis=2),
+                      [preview.side_of(obj.pose.bones[i].name) for i in drawn], heads[:, order[0]],
+                      fps=fps, title=title)
+    print(f"preview {png}")
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -157,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--fps must be positive, got {args.fps}")
     bpy = _bpy()
     from kinemo.addon_loader import load_addon
-    load_addon()
+    addon = load_addon()
     from kinemo_addon import bridge
 
     from .. import preview
@@ -165,6 +269,7 @@ def run(args: argparse.Namespace) -> int:
     clips = demo_clips(None if args.no_shared else args.take)
     out.mkdir(parents=True, exist_ok=True)
     new_scene(bpy, args.fps)
+    addon.register()          # the operators and the scene's Kinemo settings
     last_frame = 1
     for k, clip in enumerate(clips):
         obj = add_metarig(bpy, f"metarig {clip.name}", k * RIG_SPACING_M)
@@ -190,6 +295,10 @@ def run(args: argparse.Namespace) -> int:
               f"on {obj.name!r} ({len(desc['names'])} bones); Blender matches the retargeted motion to "
               f"{err_mm:.3f} mm; preview {png}")
 
+    if not args.no_model:
+        for obj, png, title in model_flow(bpy, out, args.fps, len(clips) * RIG_SPACING_M):
+            draw_preview(bpy, obj, out / png, args.fps, title)
+            last_frame = max(last_frame, int(obj.animation_data.action.frame_range[1]))
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end = 1, last_frame
     scene.frame_set(1)
