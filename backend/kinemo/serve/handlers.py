@@ -6,10 +6,10 @@ message)`` streams progress, ``cancelled()`` says whether to stop; a handler
 checks it at least once per step and raises :class:`Cancelled`. The output
 map must match ``protocol.RESULT_SCHEMAS[type]``.
 
-The model's requests (inbetween, generate, dance) have placeholders below
-that answer ``not_available``; their engines replace them with
-``@register("inbetween", available=needs_model("inbetween"))`` and call into
-``ctx.model``, reporting progress after each sampler step.
+The model's requests (inbetween, generate, dance) call into ``ctx.model`` (a
+:class:`~kinemo.model.generator.Generator`), reporting progress after each
+sampler step; without a loaded model they answer ``not_available``
+(``needs_model``).
 """
 from __future__ import annotations
 
@@ -216,7 +216,7 @@ def generate(ctx: Context, body: dict, report: Report, cancelled: Callable[[], b
     progress, stop, ModelCancelled = _model_call(ctx, report, cancelled, "sample")
     try:
         q, r = ctx.model.generate(body["text"], n30, seed=body.get("seed", 0), steps=body.get("steps"),
-                                  progress=progress, cancelled=stop)
+                                  guidance=body.get("guidance"), progress=progress, cancelled=stop)
     except ModelCancelled:
         raise Cancelled() from None
     report(0.95, "retarget", "onto the rig" if skel else "on the SMPL skeleton")

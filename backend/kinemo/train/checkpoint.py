@@ -46,13 +46,14 @@ def read(path: Path) -> dict:
 
 
 def load_model(path: Path, device: str = "cpu", weights: str = "ema") -> tuple[MotionModel, TrainConfig, dict]:
-    """The model in eval mode (EMA weights by default), its config, and the checkpoint's extra data."""
+    """The model in eval mode (EMA weights by default), its config, and the checkpoint's extra data
+    (with the training ``step`` added)."""
     ck = read(path)
     cfg = from_dict(ck["config"])
     model = MotionModel(cfg.model)
     state = {k: v.float() for k, v in ck[weights].items()}
     model.load_state_dict(state)
-    return model.to(device).eval(), cfg, ck.get("extra", {})
+    return model.to(device).eval(), cfg, {"step": ck.get("step"), **ck.get("extra", {})}
 
 
 def export(src: Path, dst: Path, extra: dict | None = None) -> Path:
