@@ -144,8 +144,12 @@ class Generator:
             q = np.tile(np.array([1.0, 0, 0, 0]), (T, J, 1))
             return self._run(q, np.zeros((T, 3)), np.zeros((T, MASK_DIMS), bool), text, music, seed, steps,
                              progress, cancelled, beat_guidance=beat_guidance)
+        if quats is None or root is None:
+            raise UserError("keyed poses need quats (T, 24, 4) and root (T, 3) with the keys")
         quats, root = np.asarray(quats, np.float64), np.asarray(root, np.float64)
         mask = self._key_mask(quats, root, keys, None)
+        if len(mask) != T:
+            raise UserError(f"keyed poses cover {len(mask)} frames but the music {T}; give one pose per music frame")
         return self._run(quats, root, mask, text, music, seed, steps, progress, cancelled, beat_guidance=beat_guidance)
 
     # --- the engine ---------------------------------------------------------
@@ -172,9 +176,7 @@ class Generator:
             raise UserError(f"keyed rotation at frame {f}, joint {self.skeleton.names[j]} is not a valid quaternion")
         if (~np.isfinite(root).all(-1) & rk).any():
             raise UserError(f"keyed root position at frame {int(np.argmax(~np.isfinite(root).all(-1) & rk))} is not finite")
-        mask = np.concatenate([rk[:, None], keys], 1)
-        return mask
-
+        return np.concatenate([rk[:, None], keys], 1)
 
     def _run(self, given_q, given_r, mask, text, music, seed, steps, progress, cancelled, guidance=None,
              beat_guidance=None):

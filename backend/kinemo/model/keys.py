@@ -20,12 +20,13 @@ def spread_correction(delta: np.ndarray, keyed: np.ndarray, radius: float = 8.0)
     """Correction for every frame from per-key differences.
 
     delta ``(L, C)``: key minus prediction (used where ``keyed``); keyed ``(L, C)`` bool.
-    Returns ``(L, C)``: equal to ``delta`` on keyed frames, fading smoothly to zero within ``radius`` frames
-    of the nearest key on each side (linear blend of the two neighbouring keys' differences between them).
+    Returns ``(L, C)``: equal to ``delta`` on keyed frames. Between two keys, the linear blend of their
+    differences: at full strength when they are at most ``2 * radius`` frames apart, else fading smoothly
+    to zero within ``radius`` frames of either key. Before the first and after the last key, that key's
+    difference fading smoothly to zero over ``radius`` frames.
     """
     L, C = delta.shape
     t = np.arange(L, dtype=np.float64)[:, None]
-    out = np.zeros((L, C))
     idx = np.where(keyed, np.arange(L)[:, None], -1)
     prev = np.maximum.accumulate(idx, axis=0)                                   # last key at or before t
     nxt = np.where(keyed, np.arange(L)[:, None], L)[::-1]

@@ -17,7 +17,7 @@ from ..data.labels import Labels, mirror_labels
 from ..data.mirror import MIRROR_CONTACTS, MIRROR_JOINTS
 from ..data.music import MUSIC_DIM, kinematic_beats, pseudo_music
 from ..model.masks import anchor_of, random_mask
-from ..model.text import embed_cached
+from ..model.text import TEXT_DIM, embed_cached
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Batch:
     contacts: torch.Tensor   # (B, L, 4) float
     mask: torch.Tensor       # (B, L, 25) bool
     anchor: torch.Tensor     # (B,) long
-    text: torch.Tensor       # (B, 384)
+    text: torch.Tensor       # (B, TEXT_DIM = 384)
     text_on: torch.Tensor    # (B,) bool
     random_yaw: torch.Tensor  # (B,) bool: anchor pelvis not keyed -> heading unknown, drawn at random
     music: torch.Tensor      # (B, L, MUSIC_DIM): the song, or a beat grid from the motion's own kinematic beats
@@ -90,7 +90,7 @@ class Windows:
         c[flip] = c[flip][:, :, MIRROR_CONTACTS]
         masks = np.stack([random_mask(L, rng, mask_family) for _ in range(B)])
         anchor = np.array([anchor_of(m) for m in masks])
-        text = np.zeros((B, 384), np.float32)
+        text = np.zeros((B, TEXT_DIM), np.float32)
         on = rng.random(B) >= self.text_drop
         for b, (k, f) in enumerate(zip(takes, flip)):
             table = (self.text_mirror if f else self.text)[k]

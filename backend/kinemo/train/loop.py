@@ -1,5 +1,5 @@
-"""The training loop: AdamW with warm-up and cosine decay, EMA weights, bf16 autocast on the CPU,
-periodic validation and checkpoints, resume, and DDP under ``torchrun``.
+"""The training loop: AdamW with warm-up and cosine decay, EMA weights, bf16 autocast where the hardware
+has bf16, periodic validation and checkpoints, resume, and DDP under ``torchrun``.
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import torch.distributed as dist
 
 from ..data.cache import Corpus
 from ..model.config import TrainConfig, from_dict
+from ..model.features import velocities
 from ..model.motion_model import MotionModel
 from . import checkpoint as ckpt
 from .data import Windows
 from .objective import batch_features, losses, total
-from ..model.features import velocities
 
 
 @dataclass

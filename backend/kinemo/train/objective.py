@@ -24,6 +24,7 @@ from ..model.motion_model import MotionModel
 from .data import Batch
 
 POS_UNIT = 0.1   # metres
+VEL_UNIT = 1.0   # m/s
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -37,7 +38,6 @@ def bf16_helps(device: torch.device) -> bool:
     except OSError:
         return False
     return any(f in flags for f in _BF16_FLAGS)
-VEL_UNIT = 1.0   # m/s
 
 
 def batch_features(model: MotionModel, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
