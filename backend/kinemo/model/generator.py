@@ -216,21 +216,22 @@ class Generator:
     @torch.no_grad()
     def _window(self, quats, root, mask, text_emb, music, seed, cfg, report, cancelled):
         model = self.model
-        L = len(quats)
-        q = torch.from_numpy(quats[None]).float()
-        r = torch.from_numpy(root[None]).float()
-        m = torch.from_numpy(mask[None])
+        dev = model.alpha_bar.device
+        q = torch.from_numpy(quats[None]).float().to(dev)
+        r = torch.from_numpy(root[None]).float().to(dev)
+        m = torch.from_numpy(mask[None]).to(dev)
         rot = quat_to_matrix(q)
         anchor = int(np.argmax(mask.any(1))) if mask.any() else 0
-        yaw, origin = anchor_frame(rot, r, torch.tensor([anchor]))
+        yaw, origin = anchor_frame(rot, r, torch.tensor([anchor], device=dev))
         if not mask[anchor, 1]:
-            yaw = torch.zeros(1)                 # no facing given: the model's own canonical facing (+Z)
+            yaw = torch.zeros(1, device=dev)     # no facing given: the model's own canonical facing (+Z)
         if not mask[anchor, 0]:
-            origin = torch.zeros(1, 3)
+            origin = torch.zeros(1, 3, device=dev)
         feats = encode(rot, r, yaw, origin)
         fm = expand_mask(m)
         obs = model.norm(feats) * fm
-        cond = Conditions(obs, m, text_emb, music)
+        cond = Conditions(obs, m, None if text_emb is None else text_emb.to(dev),
+                          None if music is None else music.to(dev))
         last = None
         for step in sample(model, cond, cfg, seed):
             last = step
@@ -238,8 +239,8 @@ class Generator:
                 report(step.index / step.total)
             if cancelled is not None and cancelled():
                 raise Cancelled()
-        out = _meet_keys(model.denorm(last.raw)[0].double().numpy(), feats[0].double().numpy(), mask)
-        rot_w, root_w = decode(torch.from_numpy(out[None]).float(), yaw, origin)
+        out = _meet_keys(model.denorm(last.raw)[0].double().cpu().numpy(), feats[0].double().cpu().numpy(), mask)
+        rot_w, root_w = decode(torch.from_numpy(out[None]).float(), yaw.cpu(), origin.cpu())
         qo = R.matrix_to_quat(rot_w[0].double().numpy())
         qo = R.quat_continuous(qo, axis=0)
         return qo, root_w[0].double().numpy()

@@ -49,14 +49,15 @@ class Step:
 
 
 def _predict(model: MotionModel, x, t, c: Conditions, w: float):
-    B = x.shape[0]
-    tt = torch.full((B,), t, dtype=torch.long)
+    B, dev = x.shape[0], x.device
+    tt = torch.full((B,), t, dtype=torch.long, device=dev)
     if c.text is None or w == 1.0:
-        on = None if c.text is None else torch.ones(B)
-        return model.predict(x, tt, c.obs, c.mask, c.text, on, c.music, None if c.music is None else torch.ones(B))
+        on = None if c.text is None else torch.ones(B, device=dev)
+        return model.predict(x, tt, c.obs, c.mask, c.text, on, c.music,
+                             None if c.music is None else torch.ones(B, device=dev))
     two = lambda a: None if a is None else torch.cat([a, a])
-    on = torch.cat([torch.ones(B), torch.zeros(B)])
-    mon = None if c.music is None else torch.ones(2 * B)
+    on = torch.cat([torch.ones(B, device=dev), torch.zeros(B, device=dev)])
+    mon = None if c.music is None else torch.ones(2 * B, device=dev)
     x0, vel, contact = model.predict(two(x), two(tt), two(c.obs), two(c.mask), two(c.text), on, two(c.music), mon)
     mix = lambda a: a[B:] + w * (a[:B] - a[B:])
     return mix(x0), mix(vel), contact[:B]
@@ -105,7 +106,8 @@ def sample(model: MotionModel, cond: Conditions, cfg: SamplerConfig, seed: int =
     B, L = cond.mask.shape[:2]
     gen = torch.Generator().manual_seed(int(seed))
     fm = expand_mask(cond.mask)
-    x = torch.randn((B, L, cond.obs.shape[-1]), generator=gen)
+    # drawn on the CPU so a seed gives the same motion on every device
+    x = torch.randn((B, L, cond.obs.shape[-1]), generator=gen).to(cond.obs.device)
     ts = sampling_steps(model.cfg.diffusion_steps, cfg.steps)
     for i, t in enumerate(ts):
         x0, vel, contact = _predict(model, x, t, cond, cfg.text_guidance)
