@@ -85,10 +85,12 @@ def inbetween_on_rig(gen: Generator, skel: Skeleton, key_frames: np.ndarray, key
     back = retarget_rigs(smpl, made, src, fix_ground=False)
     out = sample(back, np.arange(frames) * (MODEL_FPS / fps))
     out.fps = float(fps)
-    # remove the round trip's constant pelvis offset, measured on the keyed frames
+    # remove the round trip's constant pelvis offset, measured on the frames whose pelvis is keyed
+    # (on every key frame when none is, so the motion still stands where the user's poses are)
     _, want = keys_motion.global_transforms(skel)
     _, got = out.global_transforms(skel)
-    offset = (want[:, pel] - got[key_frames, pel]).mean(0)
+    rows = mask[:, pel] if mask[:, pel].any() else np.ones(K, bool)
+    offset = (want[rows, pel] - got[key_frames[rows], pel]).mean(0)
     _place_joint(skel, out.rotations, out.translations, pel, got[:, pel] + offset)
     _interpolate_unmapped(out, key_frames, key_rot, key_trans, sorted(set(range(Jr)) - set(pairs.values()) - {pel}))
     out.rotations[key_frames] = np.where(mask[..., None], key_rot, out.rotations[key_frames])
