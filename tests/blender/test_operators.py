@@ -2,10 +2,10 @@
 on a fresh file per test: results land in new actions, the user's data is
 never touched, undo removes a result, cancel and a dead backend leave nothing.
 
-The model requests (in-between, generate, dance) answer `not_available` until
-the model lands; their tests assert that plain-words error and no change.
-When the model exists, extend `test_model_operators_*` with the success
-checks (keys at keyed frames equal the user's poses: `assert_keys_kept`).
+The server here runs without a model (`--no-model`), so the model requests
+(in-between, generate, dance) answer `not_available`; these tests assert that
+plain-words error and no change. test_operators_model.py runs them against a
+server with the tiny trained model.
 """
 from __future__ import annotations
 

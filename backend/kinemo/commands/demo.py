@@ -1,16 +1,17 @@
 """``kinemo demo --out DIR``: the product's flow headless through ``bpy``, saved as
 ``DIR/demo.blend`` with preview PNGs.
 
-With the motion model (the shipped checkpoint): a local backend is started by
-the add-on itself, a few poses are keyed on a Rigify metarig and the add-on's
-in-between operator fills the rest; a second metarig gets motion generated
-from a sentence. Then, as before, motion retargeted onto the metarig:
-
-The clips: the procedural walk shipped with Kinemo, and, when the shared
+Retargeting: the procedural walk shipped with Kinemo, and, when the shared
 research data is beside the repository (or named by ``KINEMO_SHARED``), one
 Bandai-Namco take as well. Each clip gets its own metarig, retargeted by
 ``kinemo.core.retarget`` and written through the add-on's bridge as a new
-action, exactly as the add-on will do. The previews are drawn from the pose
+action, exactly as the add-on does.
+
+The model (when the shipped checkpoint is installed; ``--no-model`` skips it):
+the add-on starts a local backend itself, a few poses of the walk are keyed on
+another metarig and the add-on's in-between operator fills the rest
+(``preview_inbetween.png``); a further metarig gets motion generated from a
+sentence (``preview_generate.png``). The previews are drawn from the pose
 Blender evaluates on every frame, so they show what Blender plays.
 """
 from __future__ import annotations
