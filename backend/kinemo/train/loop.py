@@ -46,7 +46,8 @@ def _lr(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
 
 @torch.no_grad()
 def fit_statistics(model: MotionModel, windows: Windows, cfg: TrainConfig, n: int = 512) -> None:
-    """Feature mean/std and velocity scale from random training windows (free masks: true headings)."""
+    """Feature mean/std and velocity scale from random training windows (free masks, so each window's heading
+    is drawn at random, as in free generation)."""
     rng = np.random.default_rng(1234)
     gen = torch.Generator().manual_seed(1234)
     L = min(cfg.model.max_frames, max(cfg.min_frames, 60))
