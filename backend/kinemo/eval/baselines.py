@@ -112,9 +112,11 @@ BASELINES: dict[str, type] = {"zero-velocity": ZeroVelocity, "interpolation": In
 
 
 def load_model(path: str | None, device: str = "cpu"):
-    """A model checkpoint (``None``: the shipped one) through the Generator, imported only
+    """A model checkpoint (``None`` or ``"shipped"``: the shipped one) through the Generator, imported only
     when a model is asked for, so the baselines run without the model package."""
     from ..errors import UserError
+    if path == "shipped":
+        path = None
     try:
         from ..model.generator import Generator
     except ImportError as e:

@@ -139,10 +139,7 @@ def plot(res: dict, out: Path) -> Path:
         ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
         ax.set_title(title)
         ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    path = savefig(fig, out, "dance")
-    plt.close(fig)
-    return path
+    return savefig(fig, out, "dance")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         rows["real, other music"] = score_rows(real, [beats[k] for k in other], norm)
     model_note = "no model given (--model PATH): real dances only"
     if args.model:
-        gen = load_model(None if args.model == "shipped" else args.model, args.device)
+        gen = load_model(args.model, args.device)
         kw = {"seed": args.seed} if args.steps is None else {"seed": args.seed, "steps": args.steps}
         sub = subsample(list(range(len(dances))), args.max_takes)
         for name, src in (("model, own music", sub), ("model, shuffled music", [other[k] for k in sub] if other is not None else None)):

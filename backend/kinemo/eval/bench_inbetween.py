@@ -214,10 +214,7 @@ def plot(res: dict, out: Path) -> Path:
     axes[0].legend(fontsize=8)
     p = res["protocol"]
     fig.suptitle(f"in-betweening, {p['windows']} windows from {p['takes']} takes ({res.get('data', '')})")
-    fig.tight_layout()
-    path = savefig(fig, out, "inbetween")
-    plt.close(fig)
-    return path
+    return savefig(fig, out, "inbetween")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -231,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"unknown baseline {b!r}; known: {', '.join(BASELINES)}")
     methods = {b: BASELINES[b]() for b in baselines}
     for spec in args.model:
-        methods[f"model:{Path(spec).name}"] = load_model(None if spec == "shipped" else spec, args.device)
+        methods[f"model:{Path(spec).name}"] = load_model(spec, args.device)
     if not methods:
         raise ValueError("nothing to evaluate: give --model and/or --baselines")
     length = ctx + max(transitions) + 1

@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         res["model"] = None
         lines.append("  model: missing (give --model PATH or 'shipped'); request timings not measured")
     else:
-        gen = load_model(None if args.model == "shipped" else args.model, device)
+        gen = load_model(args.model, device)
         peak = res["machine"]["cuda" if device.startswith("cuda") else "cpu"]["flops"]
         res["model"], res["requests"] = args.model, {}
         reqs = requests(gen, args.steps)
@@ -153,7 +153,4 @@ def plot(res: dict, out):
     ax.set_title("measured matmul peak vs what each request achieves" if res.get("requests") else
                  "measured matmul peak (no model yet)")
     ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    path = savefig(fig, out, "speed")
-    plt.close(fig)
-    return path
+    return savefig(fig, out, "speed")

@@ -103,10 +103,7 @@ def plot(res: dict, out: Path) -> Path:
         ax.set_title(m.replace("_", " "))
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle("text-to-motion, classifier trained on the training split")
-    fig.tight_layout()
-    path = savefig(fig, out, "text")
-    plt.close(fig)
-    return path
+    return savefig(fig, out, "text")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     rows["random training clip"] = row(clf, pos(picks), labels(test, "content"), labels(test, "style"), real_feat)
     model_note = "no model given (--model PATH): real data and the retrieval baseline only"
     if args.model:
-        gen = load_model(None if args.model == "shipped" else args.model, args.device)
+        gen = load_model(args.model, args.device)
         sub = subsample(test, args.max_takes)
         frames = [corpus.takes[i]["frames"] for i in sub]
         for key, name in (("captions", "model, test captions"), ("eval_captions", "model, held-out paraphrases")):

@@ -80,9 +80,12 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def savefig(fig, out: Path, name: str) -> Path:
+    """Lay out, write ``out/name.png`` and close the figure."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
+    fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
+    pyplot().close(fig)
     return path
 
 
