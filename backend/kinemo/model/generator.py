@@ -226,7 +226,11 @@ class Generator:
         if not mask[anchor, 1]:
             yaw = torch.zeros(1, device=dev)     # no facing given: the model's own canonical facing (+Z)
         if not mask[anchor, 0]:
-            origin = torch.zeros(1, 3, device=dev)
+            # no root keyed at the anchor: measure keyed roots from the first one's ground point (the model saw
+            # positions near its window origin), or from the world origin when no root is keyed at all
+            first = int(np.argmax(mask[:, 0])) if mask[:, 0].any() else None
+            origin = torch.zeros(1, 3, device=dev) if first is None else r[:, first].clone()
+            origin[:, 1] = 0
         feats = encode(rot, r, yaw, origin)
         fm = expand_mask(m)
         obs = model.norm(feats) * fm

@@ -57,9 +57,11 @@ def load_model(path: Path, device: str = "cpu", weights: str = "ema") -> tuple[M
 
 
 def export(src: Path, dst: Path, extra: dict | None = None) -> Path:
-    """A shippable copy: EMA weights only, stored as fp16 (half the size; inference runs in fp32)."""
+    """A shippable copy: EMA weights only, stored as fp16 (half the size; inference runs in fp32).
+    Buffers (feature statistics, the schedule) stay fp32: they are tiny and the features are sensitive to them."""
     ck = read(src)
-    ema = {k: (v.half() if v.is_floating_point() and k not in ("alpha_bar",) else v) for k, v in ck["ema"].items()}
+    exact = {"alpha_bar", "feat_mean", "feat_std", "vel_std"}
+    ema = {k: (v.half() if v.is_floating_point() and k not in exact else v) for k, v in ck["ema"].items()}
     out = {"format": FORMAT, "version": VERSION, "config": ck["config"], "step": ck["step"],
            "ema": ema, "extra": {**ck.get("extra", {}), **(extra or {})}}
     dst = Path(dst)

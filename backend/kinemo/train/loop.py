@@ -72,7 +72,8 @@ def _ddp() -> tuple[int, int]:
 def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Path:
     """Train (or resume) and return the path of the last checkpoint."""
     rank, world = _ddp()
-    device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
+    local = int(os.environ.get("LOCAL_RANK", rank))
+    device = torch.device(f"cuda:{local % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
     if run.threads:
         torch.set_num_threads(run.threads)
     torch.manual_seed(cfg.seed + rank)
@@ -127,6 +128,10 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         b = windows.sample(cfg.batch, L, rng)
         b = type(b)(*(x.to(device) for x in vars(b).values()))
         frac = (time.time() - t0) / (run.max_minutes * 60) if run.max_minutes else 0.0
+        if world > 1:   # every rank follows rank 0's clock, so learning rates and the stop step agree
+            f = torch.tensor([frac], device=device)
+            dist.broadcast(f, 0)
+            frac = float(f)
         lr = _lr(step, cfg, frac)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -162,7 +167,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
             log(f"val {rec['val']}")
         if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
             save()
-        if run.max_minutes and time.time() - t0 > run.max_minutes * 60:
+        if run.max_minutes and frac > 1.0:
             log(f"time limit reached at step {step}")
             break
     if rank == 0:
