@@ -113,12 +113,34 @@ BASELINES: dict[str, type] = {"zero-velocity": ZeroVelocity, "interpolation": In
 
 def load_model(path: str | None, device: str = "cpu"):
     """A model checkpoint (``None`` or ``"shipped"``: the shipped one) through the Generator, imported only
-    when a model is asked for, so the baselines run without the model package."""
+    when a model is asked for, so the baselines run without the model package.
+
+    ``PATH@name=value,...`` overrides sampler settings (kinemo.model.sampler.SamplerConfig), for ablations:
+    ``shipped@dynamics_guidance=0`` is the same model without dynamics guidance.
+    """
+    from dataclasses import fields, replace
+
     from ..errors import UserError
+    overrides: dict[str, float | int] = {}
+    if path and "@" in path:
+        path, spec = path.split("@", 1)
+        try:
+            from ..model.sampler import SamplerConfig
+            types = {f.name: f.type for f in fields(SamplerConfig)}
+            for item in filter(None, spec.split(",")):
+                k, v = item.split("=")
+                if k not in types:
+                    raise UserError(f"unknown sampler setting {k!r}; known: {', '.join(types)}")
+                overrides[k] = int(v) if types[k] in (int, "int") else float(v)
+        except ValueError:
+            raise UserError(f"sampler overrides are name=value pairs separated by commas; got {spec!r}") from None
     if path == "shipped":
         path = None
     try:
         from ..model.generator import Generator
     except ImportError as e:
         raise UserError(f"cannot load a model: the model package is not available ({e})") from None
-    return Generator.load(path, device=device)
+    gen = Generator.load(path, device=device)
+    if overrides:
+        gen.sampler = replace(gen.sampler, **overrides)
+    return gen
