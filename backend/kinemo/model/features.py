@@ -137,3 +137,24 @@ def velocities(pos: torch.Tensor, fps: float = 30.0) -> torch.Tensor:
         return torch.zeros_like(pos)
     v = (pos[:, 1:] - pos[:, :-1]) * fps
     return torch.cat([v, v[:, -1:]], 1)
+
+
+def observe(x: torch.Tensor, fm: torch.Tensor) -> torch.Tensor:
+    """What the network sees of the keys: keyed features as they are, every unkeyed frame filled by linear
+    interpolation of its own feature between the nearest keys (held before the first and after the last;
+    zero for a feature never keyed). The network then only has to learn how real motion departs from
+    interpolation, which is what makes short gaps easy and long ones no worse than the baseline.
+
+    x ``(B, L, D)`` features (normalised), fm ``(B, L, D)`` bool feature mask -> ``(B, L, D)``.
+    """
+    B, L, Dm = x.shape
+    t = torch.arange(L, device=x.device).view(1, L, 1).expand(B, L, Dm)
+    prev = torch.where(fm, t, torch.full_like(t, -1)).cummax(1).values
+    nxt = torch.where(fm, t, torch.full_like(t, L)).flip(1).cummin(1).values.flip(1)
+    has_p, has_n = prev >= 0, nxt < L
+    vp = x.gather(1, prev.clamp(0, L - 1))
+    vn = x.gather(1, nxt.clamp(0, L - 1))
+    w = ((t - prev).float() / (nxt - prev).clamp_min(1).float()).clamp(0, 1)
+    both = torch.lerp(vp, vn, w.to(x.dtype))
+    out = torch.where(has_p & has_n, both, torch.where(has_p, vp, torch.where(has_n, vn, torch.zeros_like(x))))
+    return torch.where(fm, x, out)

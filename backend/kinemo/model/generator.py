@@ -19,7 +19,7 @@ import torch
 from ..core import rotations as R
 from ..core.smpl import smpl_skeleton
 from ..errors import UserError
-from .features import D, J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, heading, quat_to_matrix
+from .features import D, J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, heading, observe, quat_to_matrix
 from .keys import spread_correction
 from .sampler import Conditions, SamplerConfig, sample
 
@@ -233,7 +233,7 @@ class Generator:
             origin[:, 1] = 0
         feats = encode(rot, r, yaw, origin)
         fm = expand_mask(m)
-        obs = model.norm(feats) * fm
+        obs = observe(model.norm(feats), fm)
         cond = Conditions(obs, m, None if text_emb is None else text_emb.to(dev),
                           None if music is None else music.to(dev))
         last = None

@@ -23,7 +23,7 @@ BEAT_COLUMN = 1   # kinemo.data.music: 1 on beat frames
 
 @dataclass
 class Conditions:
-    obs: torch.Tensor                  # (B, L, D) normalised key features (zero where not keyed)
+    obs: torch.Tensor                  # (B, L, D) normalised key features, interpolated between keys (observe)
     mask: torch.Tensor                 # (B, L, 25) bool
     text: torch.Tensor | None = None   # (B, 384)
     music: torch.Tensor | None = None  # (B, L, M)
@@ -33,7 +33,7 @@ class Conditions:
 class SamplerConfig:
     steps: int = 10
     text_guidance: float = 2.5         # classifier-free guidance weight on text (1 = plain conditional)
-    dynamics_guidance: float = 1.0     # step size of the dynamics nudge (0 = off)
+    dynamics_guidance: float = 0.3     # share of the dynamics residual removed per step (0 = off)
     dynamics_iters: int = 1
     skate_weight: float = 1.0
     beat_guidance: float = 0.0         # step size pulling joint-speed minima onto the music's beats (0 = off)
@@ -64,16 +64,18 @@ def _predict(model: MotionModel, x, t, c: Conditions, w: float):
 
 
 def _guided(model: MotionModel, x0: torch.Tensor, weight: float, loss_fn) -> torch.Tensor:
-    """One normalised gradient step on x0 against ``loss_fn(positions (B, L, 24, 3)) -> scalar``.
+    """One Gauss-Newton step on x0 against a per-sample residual ``loss_fn(positions (B, L, 24, 3)) -> (B,)``.
 
-    The step is scaled by the gradient's RMS so one weight works across lengths and batch sizes, and by
-    the loss itself (capped) so a prediction that already agrees is left alone.
+    Along the gradient g, the step ``-weight * E / |g|^2 * g`` removes the share ``weight`` of the residual E
+    to first order: a prediction that already agrees is left alone, and the step never amplifies noise the
+    way a fixed-size normalised step would.
     """
     with torch.enable_grad():
         x = x0.detach().requires_grad_(True)
         loss = loss_fn(model.kin(model.denorm(x)))
-        (g,) = torch.autograd.grad(loss, x)
-    return x0 - weight * 0.1 * g / g.pow(2).mean().sqrt().clamp_min(1e-8) * loss.detach().sqrt().clamp(max=1.0)
+        (g,) = torch.autograd.grad(loss.sum(), x)
+    scale = loss.detach() / g.pow(2).sum((1, 2)).clamp_min(1e-12)
+    return x0 - weight * scale[:, None, None] * g
 
 
 def _dynamics_nudge(model: MotionModel, x0: torch.Tensor, vel: torch.Tensor, contact: torch.Tensor,
@@ -84,7 +86,7 @@ def _dynamics_nudge(model: MotionModel, x0: torch.Tensor, vel: torch.Tensor, con
     def loss(pos):
         v = velocities(pos)
         foot_v = v[:, :, list(FOOT_JOINTS)][..., [0, 2]]
-        return ((v - vel) ** 2).mean() + cfg.skate_weight * (p_contact * foot_v ** 2).mean()
+        return ((v - vel) ** 2).sum((1, 2, 3)) + cfg.skate_weight * (p_contact * foot_v ** 2).sum((1, 2, 3))
     for _ in range(cfg.dynamics_iters):
         x0 = _guided(model, x0, cfg.dynamics_guidance, loss)
     return x0
@@ -96,7 +98,7 @@ def _beat_nudge(model: MotionModel, x0: torch.Tensor, beats: torch.Tensor, cfg: 
     def loss(pos):
         speed = velocities(pos).norm(dim=-1).mean(-1)                        # (B, L)
         on_beat = (speed * beats).sum(-1) / beats.sum(-1).clamp_min(1.0)
-        return (on_beat / speed.mean(-1).detach().clamp_min(1e-3)).mean()
+        return on_beat / speed.mean(-1).detach().clamp_min(1e-3)
     return _guided(model, x0, cfg.beat_guidance, loss)
 
 

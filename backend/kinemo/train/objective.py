@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..model.config import TrainConfig
 from ..model.diffusion import q_sample
-from ..model.features import FOOT_JOINTS, anchor_frame, encode, expand_mask, quat_to_matrix, velocities
+from ..model.features import FOOT_JOINTS, anchor_frame, encode, expand_mask, observe, quat_to_matrix, velocities
 from ..model.motion_model import MotionModel
 from .data import Batch
 
@@ -63,7 +63,7 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
     noise = torch.randn(x0.shape, generator=gen).to(x0.device)
     x_t = q_sample(x0, t, noise, model.alpha_bar)
     m = b.mask
-    obs = x0 * expand_mask(m)
+    obs = observe(x0, expand_mask(m))
     with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and bf16_helps(x0.device)):
         x0_hat, vel_hat, contact = (net or model)(x_t, t, obs, m, b.text, b.text_on, b.music, b.music_on)
     pos_hat = model.kin(model.denorm(x0_hat))
