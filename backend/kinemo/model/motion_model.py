@@ -32,7 +32,12 @@ class MotionModel(nn.Module):
         """Normalised x_t/obs ``(B, L, D)`` -> (x0 ``(B, L, D)`` normalised, velocities ``(B, L, 24, 3)`` in m/s,
         contact logits ``(B, L, 4)``)."""
         out = self.denoiser(x_t, t, obs, mask, text, text_on, music, music_on).float()
-        x0 = out[..., :D]
+        # Skip connection by noise level (Karras et al.'s preconditioning, for unit-variance features with the
+        # interpolated keys as the prior mean): the best linear guess of x0 from x_t and obs is
+        # sqrt(ab) x_t + (1 - ab) obs, and the network adds what that guess lacks, scaled by the noise left.
+        # Low-noise steps start as a copy and high-noise steps as the interpolation, instead of learning both.
+        ab = self.alpha_bar[t].view(-1, 1, 1)
+        x0 = ab.sqrt() * x_t.float() + (1 - ab) * obs.float() + (1 - ab).sqrt() * out[..., :D]
         vel = (out[..., D:D + 3 * J] * self.vel_std).unflatten(-1, (J, 3))
         return x0, vel, out[..., D + 3 * J:D + 3 * J + CONTACTS]
 
