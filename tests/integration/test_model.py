@@ -59,13 +59,15 @@ def test_inbetween_meets_keys_exactly_and_is_deterministic(gen, walk):
     keys = np.zeros(T, bool)
     keys[:10] = True
     keys[[40, 69]] = True
-    a = gen.inbetween(q, r, keys, seed=3)
-    b = gen.inbetween(q, r, keys, seed=3)
-    c = gen.inbetween(q, r, keys, seed=4)
+    a = gen.inbetween(q, r, keys, seed=3, temperature=1.0)
+    b = gen.inbetween(q, r, keys, seed=3, temperature=1.0)
+    c = gen.inbetween(q, r, keys, seed=4, temperature=1.0)
     assert a[0].shape == (T, 24, 4) and a[1].shape == (T, 3)
     assert np.array_equal(a[0][keys], q[keys]) and np.array_equal(a[1][keys], r[keys])
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-    assert not np.array_equal(a[0], c[0])
+    assert not np.array_equal(a[0], c[0])               # seeds give variations
+    m0 = gen.inbetween(q, r, keys, seed=3)               # the default (temperature 0): the mean motion,
+    assert np.array_equal(m0[0], gen.inbetween(q, r, keys, seed=9)[0])   # the same for every seed
 
 
 def _steps(q, r):

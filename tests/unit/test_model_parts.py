@@ -78,7 +78,7 @@ def test_kinematics_match_core_fk():
 def test_schedule_and_ddim():
     ab = cosine_alpha_bar(1000)
     assert ab.shape == (1000,) and torch.all(ab[1:] <= ab[:-1]) and ab[0] > 0.99 and ab[-1] < 1e-3
-    assert sampling_steps(1000, 10)[0] == 999 and sampling_steps(1000, 10)[-1] == 100
+    assert sampling_steps(1000, 10)[0] == 999 and sampling_steps(1000, 10)[-1] == 0
     assert len(sampling_steps(1000, 10)) == 10 and sampling_steps(1000, 1) == [999]
     x0 = torch.randn(1, 4, 3)
     xt = q_sample(x0, torch.tensor([500]), torch.randn(1, 4, 3), ab)

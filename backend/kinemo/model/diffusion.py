@@ -25,12 +25,15 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, alpha_bar: 
 
 
 def sampling_steps(total: int, steps: int) -> list[int]:
-    """``steps`` timesteps from ``total - 1`` down, evenly spaced; the step after the last lands on clean motion.
+    """``steps`` timesteps from ``total - 1`` down to 0, evenly spaced (one step: just ``total - 1``).
 
-    One step starts from pure noise (t = total - 1), never from t = 0.
+    Ending at t = 0 matters: the last prediction is then made from an almost clean x_t, so no residual
+    noise is left in the motion (ending at t = 100 left visible jitter).
     """
     steps = max(1, min(steps, total))
-    return sorted({round((total - 1) * (steps - i) / steps) for i in range(steps)}, reverse=True)
+    if steps == 1:
+        return [total - 1]
+    return sorted({round((total - 1) * (steps - 1 - i) / (steps - 1)) for i in range(steps)}, reverse=True)
 
 
 def ddim_step(x_t: torch.Tensor, x0: torch.Tensor, t: int, t_prev: int, alpha_bar: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,8 @@ class SamplerConfig:
     dynamics_iters: int = 1
     skate_weight: float = 1.0
     beat_guidance: float = 0.0         # step size pulling joint-speed minima onto the music's beats (0 = off)
+    temperature: float = 1.0           # scale of the starting noise: 0 gives the model's mean motion (smooth,
+                                       # closest to the truth on average), 1 the full variety of samples
 
 
 @dataclass
@@ -109,7 +111,7 @@ def sample(model: MotionModel, cond: Conditions, cfg: SamplerConfig, seed: int =
     gen = torch.Generator().manual_seed(int(seed))
     fm = expand_mask(cond.mask)
     # drawn on the CPU so a seed gives the same motion on every device
-    x = torch.randn((B, L, cond.obs.shape[-1]), generator=gen).to(cond.obs.device)
+    x = (torch.randn((B, L, cond.obs.shape[-1]), generator=gen) * cfg.temperature).to(cond.obs.device)
     ts = sampling_steps(model.cfg.diffusion_steps, cfg.steps)
     for i, t in enumerate(ts):
         x0, vel, contact = _predict(model, x, t, cond, cfg.text_guidance)
