@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Export a trained checkpoint as the shipped model and measure it with every bench (results in docs/benchmarks/).
+# Usage: tools/ship_model.sh runs/small/last.pt   (run from the repository root, with the venv's kinemo)
+set -euo pipefail
+CKPT=${1:?checkpoint}
+PY=${PY:-.venv/bin/python}
+export PYTHONPATH=backend${PYTHONPATH:+:$PYTHONPATH}
+$PY - "$CKPT" <<'PYEOF'
+import sys
+from kinemo.train.checkpoint import export
+from kinemo.model.generator import DEFAULT_CHECKPOINT
+p = export(sys.argv[1], DEFAULT_CHECKPOINT, {"name": "kinemo-small",
+           "license": "CC BY-NC 4.0 (trained on Bandai-Namco motion); non-commercial use only"})
+print(f"exported {p} ({p.stat().st_size / 1e6:.1f} MB)")
+PYEOF
+$PY -m kinemo.cli bench speed --model shipped
+$PY -m kinemo.cli bench inbetween --model shipped --model shipped@dynamics_guidance=0 --max-windows ${WINDOWS:-120}
+$PY -m kinemo.cli bench dance --model shipped
+$PY -m kinemo.cli bench text --model shipped --max-takes ${TAKES:-100}
