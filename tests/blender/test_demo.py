@@ -24,9 +24,12 @@ def test_demo_writes_a_blend_that_plays_the_retargeted_walk(tmp_path, addon, cap
     assert cli.main(["demo", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     with_bandai = _bandai_present()
-    expected = {"demo.blend", "preview.png"} | ({"preview_bandai.png"} if with_bandai else set())
+    from kinemo.model.generator import DEFAULT_CHECKPOINT
+    with_model = DEFAULT_CHECKPOINT.exists()
+    expected = ({"demo.blend", "preview.png"} | ({"preview_bandai.png"} if with_bandai else set())
+                | ({"preview_inbetween.png", "preview_generate.png", "backend.log"} if with_model else set()))
     assert {p.name for p in out.iterdir()} == expected
-    for png in expected - {"demo.blend"}:
+    for png in {p for p in expected if p.endswith(".png")}:
         img = matplotlib.image.imread(out / png)
         assert img.shape[0] > 300 and img.shape[1] > 1000
         assert (img[..., :3].min(axis=-1) < 0.5).mean() > 0.005, f"{png} is nearly blank"
@@ -36,7 +39,11 @@ def test_demo_writes_a_blend_that_plays_the_retargeted_walk(tmp_path, addon, cap
     from kinemo_addon import bridge
     bpy.ops.wm.open_mainfile(filepath=str(out / "demo.blend"))
     rigs = [o for o in bpy.data.objects if o.type == "ARMATURE"]
-    assert len(rigs) == 1 + with_bandai
+    assert len(rigs) == 1 + with_bandai + 2 * with_model
+    if with_model:   # the model steps: the user's keys kept, results in new actions
+        assert "user keys" in bpy.data.actions
+        for name in ("metarig in-between", "metarig text"):
+            assert bpy.data.objects[name].animation_data.action.name.startswith("Kinemo")
     obj = bpy.data.objects["metarig demo walk"]
     action = obj.animation_data.action
     assert action.name == "Kinemo demo walk" and tuple(action.frame_range) == (1, 120)

@@ -62,7 +62,8 @@ def test_hello_and_ping(server):
         assert info["device"] == "cpu" and info["model"]["loaded"] is False
         assert info["capabilities"]["selftest"]["available"] is True
         assert info["capabilities"]["inbetween"] == {
-            "available": False, "reason": "inbetween needs the motion model, which is not available in this build yet"}
+            "available": False, "reason": "inbetween needs the motion model, which this server has not loaded "
+                         "(started without a model (--no-model))"}
         assert info["limits"]["max_message_bytes"] == protocol.DEFAULT_MAX_MESSAGE_BYTES
         assert 0 < c.ping() < 1.0
 

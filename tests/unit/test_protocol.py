@@ -249,7 +249,7 @@ ZERO_ROT[5, 1] = 0
                                                                (24, 1, 1))), "mirrored"),
     ("inbetween", ["keys", "frames"], _arr(np.array([0, 30, 30])), "strictly increasing"),
     ("inbetween", ["keys", "frames"], _arr(np.array([0, 30, 60])), r"within \[0, 60\)"),
-    ("inbetween", ["keys", "mask"], _arr(np.full((3, 12), 2, np.uint8)), "only hold 0 and 1"),
+    ("inbetween", ["keys", "mask"], _arr(np.full((3, 24), 2, np.uint8)), "only hold 0 and 1"),
     ("generate", ["text"], "", "length must be in"),
     ("generate", ["text"], "x" * 2001, "length must be in"),
     ("dance", ["audio"], b"RIFF", "exactly one of 'audio'"),
@@ -264,7 +264,7 @@ def test_invalid_fields_are_named(msg_type, path, value, match):
 
 
 def test_uint8_mask_decodes_to_bool():
-    body = _mutate("inbetween", ["keys", "mask"], _arr(np.eye(3, 12, dtype=np.uint8)))
+    body = _mutate("inbetween", ["keys", "mask"], _arr(np.eye(3, 24, dtype=np.uint8)))
     out = protocol.validate_request(protocol.Envelope(1, "inbetween", "r", body))
     assert out["keys"]["mask"].dtype == np.bool_ and out["keys"]["mask"].sum() == 3
 

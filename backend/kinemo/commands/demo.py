@@ -271,6 +271,13 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     new_scene(bpy, args.fps)
     addon.register()          # the operators and the scene's Kinemo settings
+    try:
+        return _build(bpy, bridge, preview, clips, out, args)
+    finally:
+        addon.unregister()
+
+
+def _build(bpy, bridge, preview, clips, out: Path, args) -> int:
     last_frame = 1
     for k, clip in enumerate(clips):
         obj = add_metarig(bpy, f"metarig {clip.name}", k * RIG_SPACING_M)
