@@ -10,7 +10,7 @@ import pytest
 
 from kinemo.core import rotations as R
 
-from test_operators import _serve, keyed_metarig, run, snapshot  # noqa: E402 (tests/blender is on sys.path)
+from test_operators import _serve, keyed_metarig, kinemo, run, snapshot  # noqa: F401 (kinemo: the fixture)
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +19,6 @@ def model_server(tiny_checkpoint, tmp_path_factory):
                             "--heartbeat", "0.25")
     yield s
     assert s.stop() == 0, s.log_text()
-
-
-@pytest.fixture
-def kinemo(addon, tmp_path, monkeypatch):
-    monkeypatch.setenv("KINEMO_ADDON_CONFIG", str(tmp_path / "config"))
-    addon.register()
-    yield addon
-    addon.unregister()
 
 
 def user_data_unchanged(before: dict, after: dict) -> None:

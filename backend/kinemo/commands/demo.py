@@ -159,11 +159,11 @@ def key_user_poses(bpy, obj, names, motion: Motion, frames) -> None:
     """Key the motion's poses at ``frames`` (1-based) as a user would: an action with keys on those frames only."""
     from kinemo_addon import bridge
     idx = np.asarray(frames) - 1
-    action = bridge.write_motion_action(obj, names, motion.rotations[idx], motion.translations[idx],
-                                        frame_start=1, name="user keys")
+    bridge.write_motion_action(obj, names, motion.rotations[idx], motion.translations[idx],
+                               frame_start=1, name="user keys")
     # written on frames 1..K; move each key to its frame in one bulk write per curve
     remap = dict(zip(range(1, len(idx) + 1), frames))
-    for fc in _fcurves(action):
+    for fc in bridge.action_fcurves(obj).values():   # the action just written plays on obj
         kp = fc.keyframe_points
         co = np.empty(2 * len(kp), np.float32)
         kp.foreach_get("co", co)
@@ -172,13 +172,6 @@ def key_user_poses(bpy, obj, names, motion: Motion, frames) -> None:
         for k in kp:
             k.handle_left_type = k.handle_right_type = "AUTO_CLAMPED"
         fc.update()
-
-
-def _fcurves(action):
-    if hasattr(action, "layers") and len(action.layers):
-        return [fc for layer in action.layers for strip in layer.strips for bag in strip.channelbags
-                for fc in bag.fcurves]
-    return list(action.fcurves)
 
 
 def start_backend(out: Path):

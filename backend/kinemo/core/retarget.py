@@ -35,7 +35,7 @@ import numpy as np
 
 from . import rotations as R
 from .bonemap import BoneMap, auto_map
-from .fk import forward_kinematics, global_to_local
+from .fk import global_to_local
 from .skeleton import Motion, Skeleton
 
 UP = np.array([0.0, 1.0, 0.0])
@@ -214,19 +214,19 @@ def retarget_rigs(src: Rig, motion: Motion, tgt: Rig, *, pairs=None, fix_ground:
     t_pel = tgt.bonemap.indices(ts)["pelvis"]
     scale = tgt.leg_length / src.leg_length
     root = scale * g_pos[:, s_pel]
-    _place_joint(ts, local_rot, trans, t_pel, root)
+    place_joint(ts, local_rot, trans, t_pel, root)
     out = Motion(R.quat_continuous(local_rot), trans, motion.fps)
     # height from the ground: the clip's lowest foot contact goes to the target's sole
     src_low = g_pos[:, _foot_joints(src), 1].min()
     tgt_low = out.positions(ts)[:, _foot_joints(tgt), 1].min()
     root[:, 1] += tgt.sole + scale * (src_low - src.sole) - tgt_low
-    _place_joint(ts, out.rotations, out.translations, t_pel, root)
+    place_joint(ts, out.rotations, out.translations, t_pel, root)
     if fix_ground:
         _lift_feet(src, g_pos, tgt, out, scale)
     return out
 
 
-def _place_joint(skel: Skeleton, local_rot: np.ndarray, trans: np.ndarray, j: int, world: np.ndarray) -> None:
+def place_joint(skel: Skeleton, local_rot: np.ndarray, trans: np.ndarray, j: int, world: np.ndarray) -> None:
     """Set joint ``j``'s local translation so that it sits at ``world`` ``(T, 3)``."""
     p = skel.parents[j]
     if p < 0:
@@ -256,4 +256,4 @@ def _lift_feet(src: Rig, src_pos: np.ndarray, tgt: Rig, motion: Motion, scale: f
         t_pel = tgt.bonemap.indices(tgt.skeleton)["pelvis"]
         g_rot, g_pos = motion.global_transforms(tgt.skeleton)
         world = g_pos[:, t_pel] + lift[:, None] * UP
-        _place_joint(tgt.skeleton, motion.rotations, motion.translations, t_pel, world)
+        place_joint(tgt.skeleton, motion.rotations, motion.translations, t_pel, world)

@@ -10,7 +10,6 @@ arrive later in an archive (sidecar .json, cfg lists) are collected by
 from __future__ import annotations
 
 import hashlib
-import os
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath

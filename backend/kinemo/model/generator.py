@@ -19,7 +19,7 @@ import torch
 from ..core import rotations as R
 from ..core.smpl import smpl_skeleton
 from ..errors import UserError
-from .features import D, J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, heading, observe, quat_to_matrix
+from .features import J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, observe, quat_to_matrix
 from .keys import spread_correction
 from .sampler import Conditions, SamplerConfig, sample
 

@@ -15,13 +15,18 @@ import numpy as np
 from ..core import rotations as R
 from ..core.bonemap import auto_map
 from ..core.resample import sample
-from ..core.retarget import Rig, _place_joint, joint_pairs, prepare_rig, retarget_rigs
+from ..core.retarget import Rig, joint_pairs, place_joint, prepare_rig, retarget_rigs
 from ..core.skeleton import Motion, Skeleton
 from ..core.smpl import smpl_skeleton
 from ..errors import UserError
 from .generator import Generator
 
 MODEL_FPS = 30.0
+
+
+def model_frames(frames: int, fps: float) -> int:
+    """How many 30 fps frames span ``frames`` frames at ``fps`` (first and last frame kept)."""
+    return int(round((frames - 1) * MODEL_FPS / fps)) + 1
 
 
 def _smpl_rig() -> Rig:
@@ -62,7 +67,7 @@ def inbetween_on_rig(gen: Generator, skel: Skeleton, key_frames: np.ndarray, key
     smpl = _smpl_rig()
     on_smpl = retarget_rigs(src, keys_motion, smpl, fix_ground=False)
     # the keys on the model's 30 fps timeline
-    T30 = int(round((frames - 1) * MODEL_FPS / fps)) + 1
+    T30 = model_frames(frames, fps)
     f30 = np.clip(np.round(key_frames * MODEL_FPS / fps).astype(int), 0, T30 - 1)
     f30, first = np.unique(f30, return_index=True)
     q = np.tile(np.array([1.0, 0, 0, 0]), (T30, 24, 1))
@@ -91,7 +96,7 @@ def inbetween_on_rig(gen: Generator, skel: Skeleton, key_frames: np.ndarray, key
     _, got = out.global_transforms(skel)
     rows = mask[:, pel] if mask[:, pel].any() else np.ones(K, bool)
     offset = (want[rows, pel] - got[key_frames[rows], pel]).mean(0)
-    _place_joint(skel, out.rotations, out.translations, pel, got[:, pel] + offset)
+    place_joint(skel, out.rotations, out.translations, pel, got[:, pel] + offset)
     _interpolate_unmapped(out, key_frames, key_rot, key_trans, sorted(set(range(Jr)) - set(pairs.values()) - {pel}))
     out.rotations[key_frames] = np.where(mask[..., None], key_rot, out.rotations[key_frames])
     out.translations[key_frames] = np.where(mask[..., None], key_trans, out.translations[key_frames])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -174,14 +175,18 @@ def needs_model(name: str) -> Callable[[Context], str | None]:
     return available
 
 
-def _model_call(ctx: Context, report: Report, cancelled: Callable[[], bool], stage: str):
-    """Progress and cancellation hooks for the Generator, and its Cancelled mapped to the server's."""
+def _sample(report: Report, cancelled: Callable[[], bool], call: Callable[..., Any]) -> Any:
+    """Run ``call(progress=..., cancelled=...)`` on the Generator with the job's progress and cancellation,
+    its Cancelled mapped to the server's."""
     from kinemo.model.generator import Cancelled as ModelCancelled
 
     def progress(f: float) -> None:
-        report(0.05 + 0.9 * f, stage, f"{round(100 * f)}%")
+        report(0.05 + 0.9 * f, "sample", f"{round(100 * f)}%")
 
-    return progress, cancelled, ModelCancelled
+    try:
+        return call(progress=progress, cancelled=cancelled)
+    except ModelCancelled:
+        raise Cancelled() from None
 
 
 @register("inbetween", available=needs_model("inbetween"))
@@ -192,33 +197,25 @@ def inbetween(ctx: Context, body: dict, report: Report, cancelled: Callable[[], 
     skel = skeleton_from_rig(body["rig"])
     keys = body["keys"]
     report(0.0, "prepare", f"{len(keys['frames'])} keys on {skel.num_joints} bones")
-    progress, stop, ModelCancelled = _model_call(ctx, report, cancelled, "sample")
-    try:
-        out = inbetween_on_rig(ctx.model, skel, np.asarray(keys["frames"]), np.asarray(keys["rotations"], np.float64),
-                               np.asarray(keys["translations"], np.float64), body["frames"], body["fps"],
-                               key_mask=keys.get("mask"), text=body.get("text"), seed=body.get("seed", 0),
-                               steps=body.get("steps"), progress=progress, cancelled=stop)
-    except ModelCancelled:
-        raise Cancelled() from None
+    out = _sample(report, cancelled, partial(
+        inbetween_on_rig, ctx.model, skel, np.asarray(keys["frames"]), np.asarray(keys["rotations"], np.float64),
+        np.asarray(keys["translations"], np.float64), body["frames"], body["fps"], key_mask=keys.get("mask"),
+        text=body.get("text"), seed=body.get("seed", 0), steps=body.get("steps")))
     report(1.0, "done", "in-betweened")
     return {"motion": motion_to_wire(out)}
 
 
 @register("generate", available=needs_model("generate"))
 def generate(ctx: Context, body: dict, report: Report, cancelled: Callable[[], bool]) -> dict:
-    from kinemo.model.on_rig import MODEL_FPS, smpl_to_rig
+    from kinemo.model.on_rig import model_frames, smpl_to_rig
 
     from .convert import motion_to_wire, skeleton_from_rig
     skel = skeleton_from_rig(body["rig"]) if "rig" in body else None
     fps, frames = body["fps"], body["frames"]
-    n30 = int(round((frames - 1) * MODEL_FPS / fps)) + 1
     report(0.0, "text", "reading the prompt")
-    progress, stop, ModelCancelled = _model_call(ctx, report, cancelled, "sample")
-    try:
-        q, r = ctx.model.generate(body["text"], n30, seed=body.get("seed", 0), steps=body.get("steps"),
-                                  guidance=body.get("guidance"), progress=progress, cancelled=stop)
-    except ModelCancelled:
-        raise Cancelled() from None
+    q, r = _sample(report, cancelled, partial(ctx.model.generate, body["text"], model_frames(frames, fps),
+                                              seed=body.get("seed", 0), steps=body.get("steps"),
+                                              guidance=body.get("guidance")))
     report(0.95, "retarget", "onto the rig" if skel else "on the SMPL skeleton")
     out = smpl_to_rig(q, r, skel, fps=fps, frames=frames)
     report(1.0, "done", "generated")
@@ -253,22 +250,18 @@ def _music_for(body: dict, report: Report) -> np.ndarray:
 
 @register("dance", available=needs_model("dance"))
 def dance(ctx: Context, body: dict, report: Report, cancelled: Callable[[], bool]) -> dict:
-    from kinemo.model.on_rig import MODEL_FPS, smpl_to_rig
+    from kinemo.model.on_rig import MODEL_FPS, model_frames, smpl_to_rig
 
     from .convert import motion_to_wire, skeleton_from_rig
     skel = skeleton_from_rig(body["rig"]) if "rig" in body else None
     fps = body["fps"]
     music = _music_for(body, report)      # unreadable or silent audio: UserError -> bad_request
     frames = body.get("frames") or max(1, int(round((len(music) - 1) * fps / MODEL_FPS)) + 1)
-    n30 = int(round((frames - 1) * MODEL_FPS / fps)) + 1
+    n30 = model_frames(frames, fps)
     if n30 > len(music):   # asked for more than the song: hold its last frame of features
         music = np.concatenate([music, np.repeat(music[-1:], n30 - len(music), 0)])
-    progress, stop, ModelCancelled = _model_call(ctx, report, cancelled, "sample")
-    try:
-        q, r = ctx.model.dance(music[:n30], text=body.get("text"), seed=body.get("seed", 0),
-                               steps=body.get("steps"), progress=progress, cancelled=stop)
-    except ModelCancelled:
-        raise Cancelled() from None
+    q, r = _sample(report, cancelled, partial(ctx.model.dance, music[:n30], text=body.get("text"),
+                                              seed=body.get("seed", 0), steps=body.get("steps")))
     out = smpl_to_rig(q, r, skel, fps=fps, frames=frames)
     report(1.0, "done", "danced")
     return {"motion": motion_to_wire(out)}

@@ -61,10 +61,9 @@ class Windows:
         # per frame: the song where there is one, else a beat grid from the take's own kinematic beats
         self.music = np.zeros((len(self.quats), MUSIC_DIM), np.float32)
         self.has_music = np.zeros(len(takes), bool)
-        get_music = getattr(corpus, "music", None)
         for k, (i, t) in enumerate(zip(self.ids, takes)):
             s0 = t["start"] - lo
-            song = get_music(i) if get_music is not None else None
+            song = corpus.music(i)
             if song is not None:
                 self.music[s0:s0 + t["frames"]] = song
                 self.has_music[k] = True

@@ -13,6 +13,7 @@ Terms (weights in :class:`~kinemo.model.config.TrainConfig`):
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +32,11 @@ _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 def bf16_helps(device: torch.device) -> bool:
     """bf16 autocast pays on GPUs and on CPUs with bf16 instructions; elsewhere it is emulated and slower
     (3x slower measured on this project's AVX-512 CPU without avx512_bf16)."""
-    if device.type == "cuda":
-        return True
+    return device.type == "cuda" or _cpu_has_bf16()
+
+
+@lru_cache(maxsize=1)
+def _cpu_has_bf16() -> bool:    # read once: this is asked on every training step
     try:
         flags = open("/proc/cpuinfo").read()
     except OSError:
