@@ -119,6 +119,58 @@ def axis_angle_to_matrix(angle: np.ndarray, axis: np.ndarray) -> np.ndarray:
     return quat_to_matrix(np.concatenate([w, xyz], -1))
 
 
+def matrix_to_euler(m: np.ndarray, mode: str) -> np.ndarray:
+    """Rotation matrices ``(..., 3, 3)`` -> Blender Euler angles ``(..., 3)`` (x, y, z) in ``mode``.
+
+    The inverse of :func:`euler_to_matrix`, with the middle angle in
+    [-pi/2, pi/2]; use :func:`euler_continuous` for a curve that plays smoothly.
+    """
+    if sorted(mode) != ["X", "Y", "Z"]:
+        raise ValueError(f"not an Euler rotation mode: {mode!r}")
+    i, j, k = ("XYZ".index(c) for c in mode)      # axes in the order they are applied
+    s = 1.0 if (i, j, k) in ((0, 1, 2), (1, 2, 0), (2, 0, 1)) else -1.0
+    m = np.asarray(m, np.float64)
+    out = np.empty(m.shape[:-2] + (3,))
+    out[..., i] = np.arctan2(s * m[..., k, j], m[..., k, k])
+    out[..., j] = np.arcsin(np.clip(-s * m[..., k, i], -1.0, 1.0))
+    out[..., k] = np.arctan2(s * m[..., j, i], m[..., i, i])
+    return out
+
+
+def euler_continuous(angles: np.ndarray, mode: str) -> np.ndarray:
+    """Euler angles ``(T, ..., 3)`` made continuous along axis 0 (time), as Blender's compatible Euler does:
+    per frame, of the two equivalent triples (first + pi, pi - middle, last + pi) and their 2 pi turns, the one
+    nearest the previous frame's. Keyed per frame, such curves play the same rotations without spins."""
+    i, j, k = ("XYZ".index(c) for c in mode)
+    e = np.array(angles, np.float64)
+    alt = e.copy()
+    alt[..., i] += np.pi
+    alt[..., j] = np.pi - alt[..., j]
+    alt[..., k] += np.pi
+    two_pi = 2.0 * np.pi
+    for t in range(1, len(e)):
+        prev = e[t - 1]
+        a = e[t] + two_pi * np.round((prev - e[t]) / two_pi)
+        b = alt[t] + two_pi * np.round((prev - alt[t]) / two_pi)
+        use_b = np.abs(b - prev).sum(-1, keepdims=True) < np.abs(a - prev).sum(-1, keepdims=True)
+        e[t] = np.where(use_b, b, a)
+    return e
+
+
+def quat_to_axis_angle(q: np.ndarray) -> np.ndarray:
+    """Quaternions ``(..., 4)`` -> Blender's axis-angle channels ``(..., 4)``: (angle, x, y, z).
+
+    Signs are kept (pass sign-continuous quaternions for continuous angles);
+    a rotation of no angle gets the Y axis, Blender's default.
+    """
+    q = np.asarray(q, np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    n = np.linalg.norm(q[..., 1:], axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(n, q[..., :1])
+    axis = np.where(n > 1e-12, q[..., 1:] / np.maximum(n, 1e-12), [0.0, 1.0, 0.0])
+    return np.concatenate([angle, axis], -1)
+
+
 def rigid(rot: np.ndarray, trans: np.ndarray) -> np.ndarray:
     """Rotation ``(..., 3, 3)`` and translation ``(..., 3)`` -> ``(..., 4, 4)``."""
     rot = np.asarray(rot, np.float64)

@@ -200,6 +200,24 @@ def _new_curves(action, obj, bone_channels: list) -> tuple[list, object]:
     return curves, slot
 
 
+def _rotation_channels(modes: list, basis: np.ndarray, quats: np.ndarray) -> list:
+    """``[(pose-bone property, (T, n) values)]`` per bone keying rotations ``basis`` ``(T, J, 3, 3)``
+    (``quats`` ``(T, J, 4)``: the same, sign-continuous) in each bone's rotation mode ``modes`` ``[J]``.
+    Bones of one mode are converted together (the continuity pass walks the frames once per mode)."""
+    out: list = [None] * len(modes)
+    for mode in set(modes):
+        js = [j for j, m in enumerate(modes) if m == mode]
+        if mode == "QUATERNION":
+            prop, v = "rotation_quaternion", quats[:, js]
+        elif mode == "AXIS_ANGLE":
+            prop, v = "rotation_axis_angle", A.quat_to_axis_angle(quats[:, js])
+        else:
+            prop, v = "rotation_euler", A.euler_continuous(A.matrix_to_euler(basis[:, js], mode), mode)
+        for c, j in enumerate(js):
+            out[j] = (prop, v[:, c])
+    return out
+
+
 def write_motion_action(obj, names, local_rotations, local_translations,
                         frame_start: int = 1, name: str = "Kinemo"):
     """Write a motion to a NEW action on the rig and make it the rig's active action.
@@ -207,10 +225,12 @@ def write_motion_action(obj, names, local_rotations, local_translations,
     names: ``J`` bone names; local_rotations ``(T, J, 4)`` and local_translations
     ``(T, J, 3)`` are full local transforms in the backend's conventions (as
     :func:`read_action_motion` returns them). Frame ``t`` is keyed at
-    ``frame_start + t``. Rotations are keyed as quaternions (the written bones
-    are switched to quaternion mode); locations only for bones that move away
-    from their rest position. Existing actions are never modified; the one that
-    was playing keeps a fake user so it survives saving. Returns the action.
+    ``frame_start + t``. Rotations are keyed in each bone's own rotation mode
+    (quaternion, Euler or axis-angle; continuous curves), so the rig's settings
+    stay as they were and the user's actions still play right on it; locations
+    are keyed only for bones that move away from their rest position. Existing
+    actions are never modified; the one that was playing keeps a fake user so
+    it survives saving. Returns the action.
     """
     _armature(obj)
     rot, trans = _check_motion(names, local_rotations, local_translations)
@@ -224,11 +244,13 @@ def write_motion_action(obj, names, local_rotations, local_translations,
             raise ValueError(f"bone {b.name!r} does not inherit its parent's rotation; "
                              "Kinemo writes only bones that do")
 
+    pbones = obj.pose.bones
     local = A.rigid(A.quat_to_matrix(rot), trans)  # (T, J, 4, 4)
     is_root = np.array([b.parent is None for b in bones])
     local[:, is_root] = A.from_backend(local[:, is_root])
     basis = np.linalg.inv(_rest_local(bones))[None] @ local
     quats = A.quat_continuous(A.matrix_to_quat(basis[..., :3, :3]))
+    rotation_channels = _rotation_channels([pbones[b.name].rotation_mode for b in bones], basis[..., :3, :3], quats)
     locs = basis[..., :3, 3]
     moving = np.abs(locs).max(axis=0).max(axis=-1) > STILL_LOCATION
     for j in np.flatnonzero(moving):
@@ -237,15 +259,15 @@ def write_motion_action(obj, names, local_rotations, local_translations,
             raise ValueError(f"bone {b.name!r} must move but is connected to its parent or uses "
                              "armature-space location; disconnect it or key only its rotation")
 
-    pbones = obj.pose.bones
     channels, values = [], []
     for j, b in enumerate(bones):
         pb = pbones[b.name]
         if moving[j]:
             channels.append((b.name, pb.path_from_id("location"), 3))
             values.extend(locs[:, j].T)
-        channels.append((b.name, pb.path_from_id("rotation_quaternion"), 4))
-        values.extend(quats[:, j].T)
+        prop, v = rotation_channels[j]
+        channels.append((b.name, pb.path_from_id(prop), v.shape[1]))
+        values.extend(v.T)
 
     action = bpy.data.actions.new(name)  # Blender suffixes the name if it is taken
     curves, slot = _new_curves(action, obj, channels)
@@ -262,8 +284,6 @@ def write_motion_action(obj, names, local_rotations, local_translations,
     previous = ad.action
     if previous is not None and previous.users <= 1 and not previous.use_fake_user:
         previous.use_fake_user = True  # otherwise saving the file would drop the user's action
-    for b in bones:
-        pbones[b.name].rotation_mode = "QUATERNION"
     ad.action = action
     if slot is not None:
         ad.action_slot = slot

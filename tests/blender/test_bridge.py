@@ -110,6 +110,10 @@ def key_random_poses(obj, frames, seed=0) -> None:
             if pb.rotation_mode == "QUATERNION":
                 pb.rotation_quaternion = q
                 pb.keyframe_insert("rotation_quaternion", frame=f)
+            elif pb.rotation_mode == "AXIS_ANGLE":
+                angle = 2 * np.arccos(np.clip(q[0], -1, 1))
+                pb.rotation_axis_angle = [angle, *(q[1:] / max(np.linalg.norm(q[1:]), 1e-9))]
+                pb.keyframe_insert("rotation_axis_angle", frame=f)
             else:
                 pb.rotation_euler = R.quat_to_euler(q, pb.rotation_mode[::-1])[::-1]
                 pb.keyframe_insert("rotation_euler", frame=f)
@@ -131,8 +135,13 @@ def snapshot(action) -> dict:
     return out
 
 
+MODES = ("QUATERNION", "XYZ", "ZXY", "YZX", "AXIS_ANGLE")
+
+
 def action_of(rig_name: str, obj):
-    if rig_name == "metarig":
+    if rig_name == "metarig":  # every rotation mode a user may have set, bone by bone
+        for k, pb in enumerate(obj.pose.bones):
+            pb.rotation_mode = MODES[k % len(MODES)]
         key_random_poses(obj, (1, 8, 15, 22))
         return obj.animation_data.action, 1, 22
     action = obj.animation_data.action  # Blender's own import of the demo walk
@@ -202,6 +211,8 @@ def test_write_reproduces_motion_and_leaves_user_action_untouched(bridge, rig_na
     m = bridge.read_action_motion(obj, first, last)
     names = m["names"]
     T = last - first + 1
+    modes = {pb.name: pb.rotation_mode for pb in obj.pose.bones}
+    width = {"QUATERNION": 4, "AXIS_ANGLE": 4}
 
     action = bridge.write_motion_action(obj, names, m["rotations"], m["translations"],
                                         frame_start=101, name="Kinemo result")
@@ -212,17 +223,28 @@ def test_write_reproduces_motion_and_leaves_user_action_untouched(bridge, rig_na
     keyed = {(fc.data_path, fc.array_index) for fc in action.fcurves}
     root_loc = obj.pose.bones[names[0]].path_from_id("location")
     assert {p for p, _ in keyed if p.endswith(".location")} == {root_loc}
-    assert len(keyed) == 4 * len(names) + 3
+    assert len(keyed) == sum(width.get(modes[n], 3) for n in names) + 3
+    assert {pb.name: pb.rotation_mode for pb in obj.pose.bones} == modes  # keyed in the rig's own modes
     assert all(len(fc.keyframe_points) == T for fc in action.fcurves)
 
     rot, trans = evaluated_locals(obj, names, np.arange(101, 101 + T))
     assert R.quat_angle(rot, m["rotations"]).max() < TOL
     assert np.abs(trans - m["translations"]).max() < TOL
 
-    # The user's action: still there, keys bit-identical, kept alive by a fake user.
+    # The user's action: still there, keys bit-identical, kept alive by a fake user, and it still plays
+    # the same poses when the user assigns it back.
     assert bpy.data.actions.get(user_name) is user_action
     assert snapshot(user_action) == before
     assert user_action.use_fake_user
+    obj.animation_data.action = user_action
+    if bpy.app.version >= (4, 4, 0):
+        obj.animation_data.action_slot = user_action.slots[0]
+    rot, trans = evaluated_locals(obj, names, np.arange(first, last + 1))
+    assert R.quat_angle(rot, m["rotations"]).max() < TOL
+    assert np.abs(trans - m["translations"]).max() < TOL
+    obj.animation_data.action = action
+    if bpy.app.version >= (4, 4, 0):
+        obj.animation_data.action_slot = action.slots[0]
 
     # Writing again makes another action; the first one is not touched either.
     first_keys = snapshot(action)
@@ -265,6 +287,8 @@ def test_write_rejects_bad_input_and_creates_nothing(bridge):
 
 def test_write_one_minute_at_30fps_on_a_60_bone_rig(bridge):
     obj = chain_rig(60)
+    for k, pb in enumerate(obj.pose.bones):   # half the bones Euler: their curves get the continuity pass
+        pb.rotation_mode = "XYZ" if k % 2 else "QUATERNION"
     d = bridge.rig_description(obj)
     T, J = 60 * 30, len(d["names"])
     t = np.arange(T)[:, None, None] / 30.0
