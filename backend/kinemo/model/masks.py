@@ -20,6 +20,7 @@ BODY_PARTS: dict[str, tuple[int, ...]] = {
     "torso": tuple(_IDX[n] for n in ("pelvis", "spine1", "spine2", "spine3", "neck", "head")),
 }
 
+SHORT_GAP = 60   # frames
 # family -> probability
 FAMILIES = {"free": 0.2, "inbetween": 0.35, "sparse": 0.15, "partial": 0.15, "trajectory": 0.1, "dense": 0.05}
 
@@ -29,7 +30,9 @@ def _frames_inbetween(L: int, rng: np.random.Generator) -> np.ndarray:
     keyed = np.zeros(L, bool)
     ctx = int(rng.integers(1, min(11, L - 1)))
     keyed[:ctx] = True
-    gap = int(rng.integers(1, L - ctx))
+    # Animators key every 10-60 frames: most gaps are drawn there, the rest anywhere up to the window's end.
+    longest = L - ctx - 1            # leaves room for the target
+    gap = int(rng.integers(1, (min(longest, SHORT_GAP) if rng.random() < 0.6 else longest) + 1))
     end = ctx + gap
     if end < L:
         tail = 1 if rng.random() < 0.5 else int(rng.integers(1, L - end + 1))
