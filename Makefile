@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.kinemo-installed
 WHEELS := $(wildcard /opt/wheels)
 PIPX   := $(if $(WHEELS),--find-links $(WHEELS),)
 
-.PHONY: demo test venv clean extension
+.PHONY: demo test test-blender42 venv clean extension
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ extension: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -rs
+
+# The add-on's Blender tests again on Blender 4.2 (the oldest supported; its own venv under build/).
+test-blender42:
+	tools/test_blender42.sh
 
 clean:
 	rm -rf $(VENV) out build/extension dist
