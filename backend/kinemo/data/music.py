@@ -15,7 +15,8 @@ cols   name    meaning
 17-36  mfcc    20 MFCCs / 100 (fixed scale, no per-song statistics)
 ====== ======= ===========================================================
 
-Analysis runs on the whole song at 22050 Hz with a 512-sample hop (43 frames/s);
+Analysis runs on the whole song at 22050 Hz with a 512-sample hop (43 frames/s), the
+spectrogram a minute at a time so that memory does not grow with the song;
 features are then linearly interpolated to the motion's frame times, so any fps
 works. Beats come from librosa's dynamic-programming tracker driven by a
 time-varying tempo estimate, so a song that speeds up keeps its beats.
@@ -40,6 +41,9 @@ class MusicConfig:
     n_fft: int = 2048
     n_mfcc: int = 20
     silence_rms: float = 1e-4  # RMS below this over the whole song counts as silent
+    chunk_s: float = 20.0     # spectrogram analysed this much at a time (memory flat in song length)
+    tuning_s: float = 30.0    # chroma's tuning is estimated on this much of the song's start
+    tempo_ac_s: float = 8.0   # tempogram window, seconds (librosa's default)
 
 
 @dataclass(eq=False)
@@ -109,6 +113,52 @@ def _beat_grid(beat_times: np.ndarray, times: np.ndarray, tempo: float) -> tuple
     return phase, 60.0 / gaps[k]
 
 
+def _power(y: np.ndarray, k0: int, k1: int, cfg: MusicConfig) -> np.ndarray:
+    """Power spectrogram frames ``k0..k1-1`` ``(1 + n_fft/2, k1 - k0)`` of ``y`` zero-padded by ``n_fft/2`` on
+    both sides: the same numbers as librosa's centred STFT of the whole signal, from a slice of it."""
+    import librosa
+    seg = y[k0 * cfg.hop:(k1 - 1) * cfg.hop + cfg.n_fft]
+    return np.abs(librosa.stft(seg, n_fft=cfg.n_fft, hop_length=cfg.hop, center=False)) ** 2
+
+
+def _spectral(y: np.ndarray, sr: int, cfg: MusicConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Mel power ``(128, K)`` and chroma ``(12, K)`` of mono ``y`` at the analysis hop (K = 1 + len(y) // hop).
+
+    Computed ``cfg.chunk_s`` at a time, so the spectrogram of a long song is never held whole and memory stays
+    flat in song length. The tuning that chroma needs is estimated once, on the song's first ``tuning_s``.
+    """
+    import librosa
+    padded = np.pad(y, cfg.n_fft // 2)
+    K = 1 + len(y) // cfg.hop
+    step = max(1, int(cfg.chunk_s * sr / cfg.hop))
+    first = min(K, int(cfg.tuning_s * sr / cfg.hop))
+    tuning = librosa.estimate_tuning(S=_power(padded, 0, first, cfg), sr=sr, n_fft=cfg.n_fft, bins_per_octave=12)
+    mel, chroma = [], []
+    for k0 in range(0, K, step):
+        power = _power(padded, k0, min(K, k0 + step), cfg)
+        mel.append(librosa.feature.melspectrogram(S=power, sr=sr, n_fft=cfg.n_fft, hop_length=cfg.hop))
+        chroma.append(librosa.feature.chroma_stft(S=power, sr=sr, n_fft=cfg.n_fft, hop_length=cfg.hop, tuning=tuning))
+    return np.concatenate(mel, 1), np.concatenate(chroma, 1)
+
+
+def _tempo_curve(onset: np.ndarray, sr: int, cfg: MusicConfig) -> np.ndarray:
+    """Per-frame tempo (bpm) ``(K,)`` of an onset envelope ``(K,)``, by librosa's local tempogram, a chunk at a
+    time: each frame's estimate reads only ``tempo_ac_s`` of onsets around it, so chunks with that margin give
+    the whole song's numbers without its whole tempogram (~0.7 MB per second of music) in memory."""
+    import librosa
+    K = len(onset)
+    margin = int(librosa.time_to_frames(cfg.tempo_ac_s, sr=sr, hop_length=cfg.hop)) // 2 + 1
+    step = max(1, int(cfg.chunk_s * sr / cfg.hop))
+    out = np.empty(K)
+    for k0 in range(0, K, step):
+        k1 = min(K, k0 + step)
+        a, b = max(0, k0 - margin), min(K, k1 + margin)
+        t = librosa.feature.tempo(onset_envelope=onset[a:b], sr=sr, hop_length=cfg.hop, aggregate=None,
+                                  ac_size=cfg.tempo_ac_s)
+        out[k0:k1] = t[k0 - a:k1 - a]
+    return out
+
+
 def features_from_samples(y: np.ndarray, sr: int, fps: float = 30.0, *, start_s: float = 0.0,
                           frames: int | None = None, name: str = "<samples>",
                           cfg: MusicConfig = MusicConfig()) -> MusicFeatures:
@@ -134,13 +184,11 @@ def features_from_samples(y: np.ndarray, sr: int, fps: float = 30.0, *, start_s:
         frames = max(int(np.floor((duration - start_s) * fps)), 0)
     times = start_s + np.arange(frames) / fps
 
-    power = np.abs(librosa.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop)) ** 2
-    mel = librosa.feature.melspectrogram(S=power, sr=sr, n_fft=cfg.n_fft, hop_length=cfg.hop)
+    mel, chroma = _spectral(y, sr, cfg)
     onset = librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=sr, hop_length=cfg.hop)
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=cfg.n_mfcc)
-    chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=cfg.n_fft, hop_length=cfg.hop)
     # a time-varying tempo curve lets the tracker follow accelerating or slowing music
-    tempo_curve = librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=cfg.hop, aggregate=None)
+    tempo_curve = _tempo_curve(onset, sr, cfg)
     _, beat_idx = librosa.beat.beat_track(onset_envelope=onset, sr=sr, hop_length=cfg.hop, bpm=tempo_curve,
                                           units="frames")
     src_times = librosa.frames_to_time(np.arange(onset.shape[0]), sr=sr, hop_length=cfg.hop)
