@@ -14,6 +14,6 @@ p = export(sys.argv[1], DEFAULT_CHECKPOINT, {"name": "kinemo-small",
 print(f"exported {p} ({p.stat().st_size / 1e6:.1f} MB)")
 PYEOF
 $PY -m kinemo.cli bench speed --model shipped
-$PY -m kinemo.cli bench inbetween --model shipped --model shipped@dynamics_guidance=0 --max-windows ${WINDOWS:-120}
+$PY -m kinemo.cli bench inbetween --model shipped --model shipped@inbetween_dynamics_guidance=0.3 --max-windows ${WINDOWS:-120}
 $PY -m kinemo.cli bench dance --model shipped
 $PY -m kinemo.cli bench text --model shipped --max-takes ${TAKES:-100}
