@@ -11,24 +11,12 @@ import numpy as np
 import pytest
 
 from kinemo.core.bvh import read_bvh
-from kinemo.data.music import features_from_samples, kinematic_beats
+from kinemo.data.music import click_track, features_from_samples, kinematic_beats
 from kinemo.eval.report import global_transforms
 from kinemo.model.generator import Generator
 
 SR = 22050
 FPS = 30.0
-
-
-def click_track(times, seconds: float, sr: int = SR) -> np.ndarray:
-    """Short 1 kHz clicks at ``times`` (seconds) over a quiet 220 Hz tone ``(seconds * sr,)``."""
-    n = int(seconds * sr)
-    y = 0.02 * np.sin(2 * np.pi * 220 * np.arange(n) / sr)
-    k = np.arange(int(0.02 * sr))
-    click = np.sin(2 * np.pi * 1000 * k / sr) * np.exp(-k / (0.004 * sr))
-    for t in times:
-        i = int(round(t * sr))
-        y[i:i + len(k)] += click[: n - i]
-    return y.astype(np.float32)
 
 
 @pytest.fixture(scope="module")

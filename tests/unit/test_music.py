@@ -6,22 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kinemo.data.music import MUSIC_DIM, features_from_samples, kinematic_beats, music_features
+from kinemo.data.music import MUSIC_DIM, click_track, features_from_samples, kinematic_beats, music_features
 from kinemo.errors import UserError
 
 SR = 22050
-
-
-def click_track(times, seconds: float, sr: int = SR) -> np.ndarray:
-    """Short 1 kHz clicks at ``times`` over a quiet 220 Hz tone."""
-    n = int(seconds * sr)
-    y = 0.02 * np.sin(2 * np.pi * 220 * np.arange(n) / sr)
-    k = np.arange(int(0.02 * sr))
-    click = np.sin(2 * np.pi * 1000 * k / sr) * np.exp(-k / (0.004 * sr))
-    for t in times:
-        i = int(round(t * sr))
-        y[i:i + len(k)] += click[: n - i]
-    return y.astype(np.float32)
 
 
 def test_steady_click_track_tempo_and_beat_frames():

@@ -219,6 +219,19 @@ def music_features(path: str | Path, fps: float = 30.0, *, start_s: float = 0.0,
     return features_from_samples(y, cfg.sr, fps, start_s=start_s, frames=frames, name=str(path), cfg=cfg)
 
 
+def click_track(times, seconds: float, sr: int = MusicConfig.sr) -> np.ndarray:
+    """A metronome: mono samples ``(seconds * sr,)`` float32 with short 1 kHz clicks at ``times`` (seconds)
+    over a quiet 220 Hz tone. Known beats, for calibrating and testing anything that listens to music."""
+    n = int(seconds * sr)
+    y = 0.02 * np.sin(2 * np.pi * 220 * np.arange(n) / sr)
+    k = np.arange(int(0.02 * sr))
+    click = np.sin(2 * np.pi * 1000 * k / sr) * np.exp(-k / (0.004 * sr))
+    for t in times:
+        i = int(round(t * sr))
+        y[i:i + len(k)] += click[: n - i]
+    return y.astype(np.float32)
+
+
 def kinematic_beats(positions: np.ndarray, fps: float, min_spacing_s: float = 0.25,
                     smooth_s: float = 0.05, prominence: float = 0.1) -> np.ndarray:
     """Motion-derived pseudo-beats: frames where the mean joint speed has a local minimum.
