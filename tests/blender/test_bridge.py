@@ -138,6 +138,13 @@ def snapshot(action) -> dict:
 MODES = ("QUATERNION", "XYZ", "ZXY", "YZX", "AXIS_ANGLE")
 
 
+def play(obj, action) -> None:
+    """Make ``action`` the rig's active action (in its first slot on Blender 4.4+)."""
+    obj.animation_data.action = action
+    if bpy.app.version >= (4, 4, 0):
+        obj.animation_data.action_slot = action.slots[0]
+
+
 def action_of(rig_name: str, obj):
     if rig_name == "metarig":  # every rotation mode a user may have set, bone by bone
         for k, pb in enumerate(obj.pose.bones):
@@ -236,15 +243,11 @@ def test_write_reproduces_motion_and_leaves_user_action_untouched(bridge, rig_na
     assert bpy.data.actions.get(user_name) is user_action
     assert snapshot(user_action) == before
     assert user_action.use_fake_user
-    obj.animation_data.action = user_action
-    if bpy.app.version >= (4, 4, 0):
-        obj.animation_data.action_slot = user_action.slots[0]
+    play(obj, user_action)
     rot, trans = evaluated_locals(obj, names, np.arange(first, last + 1))
     assert R.quat_angle(rot, m["rotations"]).max() < TOL
     assert np.abs(trans - m["translations"]).max() < TOL
-    obj.animation_data.action = action
-    if bpy.app.version >= (4, 4, 0):
-        obj.animation_data.action_slot = action.slots[0]
+    play(obj, action)
 
     # Writing again makes another action; the first one is not touched either.
     first_keys = snapshot(action)

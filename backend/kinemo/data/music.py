@@ -16,7 +16,7 @@ cols   name    meaning
 ====== ======= ===========================================================
 
 Analysis runs on the whole song at 22050 Hz with a 512-sample hop (43 frames/s), the
-spectrogram a minute at a time so that memory does not grow with the song;
+spectrogram and tempo curve 20 s at a time so that memory does not grow with the song;
 features are then linearly interpolated to the motion's frame times, so any fps
 works. Beats come from librosa's dynamic-programming tracker driven by a
 time-varying tempo estimate, so a song that speeds up keeps its beats.
@@ -113,6 +113,11 @@ def _beat_grid(beat_times: np.ndarray, times: np.ndarray, tempo: float) -> tuple
     return phase, 60.0 / gaps[k]
 
 
+def _chunk_frames(sr: int, cfg: MusicConfig) -> int:
+    """Analysis frames per chunk of ``cfg.chunk_s`` seconds."""
+    return max(1, int(cfg.chunk_s * sr / cfg.hop))
+
+
 def _power(y: np.ndarray, k0: int, k1: int, cfg: MusicConfig) -> np.ndarray:
     """Power spectrogram frames ``k0..k1-1`` ``(1 + n_fft/2, k1 - k0)`` of ``y`` zero-padded by ``n_fft/2`` on
     both sides: the same numbers as librosa's centred STFT of the whole signal, from a slice of it."""
@@ -130,7 +135,7 @@ def _spectral(y: np.ndarray, sr: int, cfg: MusicConfig) -> tuple[np.ndarray, np.
     import librosa
     padded = np.pad(y, cfg.n_fft // 2)
     K = 1 + len(y) // cfg.hop
-    step = max(1, int(cfg.chunk_s * sr / cfg.hop))
+    step = _chunk_frames(sr, cfg)
     first = min(K, int(cfg.tuning_s * sr / cfg.hop))
     tuning = librosa.estimate_tuning(S=_power(padded, 0, first, cfg), sr=sr, n_fft=cfg.n_fft, bins_per_octave=12)
     mel, chroma = [], []
@@ -148,7 +153,7 @@ def _tempo_curve(onset: np.ndarray, sr: int, cfg: MusicConfig) -> np.ndarray:
     import librosa
     K = len(onset)
     margin = int(librosa.time_to_frames(cfg.tempo_ac_s, sr=sr, hop_length=cfg.hop)) // 2 + 1
-    step = max(1, int(cfg.chunk_s * sr / cfg.hop))
+    step = _chunk_frames(sr, cfg)
     out = np.empty(K)
     for k0 in range(0, K, step):
         k1 = min(K, k0 + step)
