@@ -16,6 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint (its config wins)")
     p.add_argument("--steps", type=int, default=None, help="override the config's step count")
     p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                   help="set a training field, also on a resumed run (e.g. --set w_gpos=0.1 --set steps=30000)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
 
@@ -29,8 +31,30 @@ def run(args: argparse.Namespace) -> int:
         if args.steps < 1:
             raise UserError("--steps must be at least 1")
         cfg = replace(cfg, steps=args.steps)
+    overrides = parse_overrides(args.overrides)
     root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
     path = train(cfg, Run(out=args.out, corpus=corpus_dir(root), cache_dir=root / "text", resume=args.resume,
-                          max_minutes=args.max_minutes, threads=args.threads))
+                          max_minutes=args.max_minutes, threads=args.threads,
+                          overrides=overrides))
     print(f"checkpoint: {path}")
     return 0
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["w_gpos=0.1", "steps=30000"]`` -> ``{"w_gpos": 0.1, "steps": 30000}``, typed by the config's own fields
+    (model fields cannot change: they shape the checkpoint)."""
+    from dataclasses import fields
+
+    from ..model.config import TrainConfig
+    types = {f.name: f.type for f in fields(TrainConfig) if f.name != "model"}
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in types:
+            raise UserError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(sorted(types))}")
+        kind = {"int": int, "float": float, "bool": lambda v: v.lower() in ("1", "true", "yes")}[str(types[name])]
+        try:
+            out[name] = kind(value)
+        except ValueError:
+            raise UserError(f"--set {item!r}: {value!r} is not a valid {types[name]}") from None
+    return out

@@ -121,7 +121,7 @@ def load_model(path: str | None, device: str = "cpu"):
     from dataclasses import fields, replace
 
     from ..errors import UserError
-    overrides: dict[str, float | int] = {}
+    overrides: dict[str, float | int | bool] = {}
     if path and "@" in path:
         path, spec = path.split("@", 1)
         try:
@@ -131,8 +131,11 @@ def load_model(path: str | None, device: str = "cpu"):
                 k, v = item.split("=")
                 if k not in types:
                     raise UserError(f"unknown sampler setting {k!r}; known: {', '.join(types)}")
-                overrides[k] = int(v) if types[k] in (int, "int") else float(v)
-        except ValueError:
+                if types[k] in (bool, "bool"):
+                    overrides[k] = {"1": True, "true": True, "0": False, "false": False}[v.lower()]
+                else:
+                    overrides[k] = int(v) if types[k] in (int, "int") else float(v)
+        except (ValueError, KeyError):
             raise UserError(f"sampler overrides are name=value pairs separated by commas; got {spec!r}") from None
     if path == "shipped":
         path = None

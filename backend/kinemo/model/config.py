@@ -46,6 +46,10 @@ class TrainConfig:
     w_fkvel: float = 0.1
     w_contact: float = 0.1
     w_skate: float = 0.05
+    # Joint positions in the window frame, root path included, on windows whose root is keyed somewhere: the
+    # root is 3 of 147 feature dims, yet its path dominates in-betweening's position error (L2P).
+    w_gpos: float = 0.05
+    t_top: float = 0.2           # share of samples trained at the last step, the one in-betweening samples from
     bf16: bool = True            # autocast where the hardware has bf16 (see objective.bf16_helps)
     seed: int = 0
     log_every: int = 50

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from ..core import rotations as R
+from ..core.footlock import plant_feet
 from ..core.smpl import smpl_skeleton
 from ..errors import UserError
-from .features import J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, observe, quat_to_matrix
+from .features import FOOT_JOINTS, J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, observe, quat_to_matrix
 from .keys import spread_correction
 from .sampler import Conditions, SamplerConfig, sample
 
@@ -89,6 +90,7 @@ class Generator:
         self.sampler = sampler
         self.overlap = overlap
         self.skeleton = smpl_skeleton()
+        self._rest_heights = self.skeleton.rest_global()[1][list(FOOT_JOINTS), 1]
         self.name = self.extra.get("name", "kinemo motion model")
 
     @classmethod
@@ -217,6 +219,7 @@ class Generator:
             raise UserError("steps must be at least 1")
         T = len(quats)
         out_q, out_r = quats.copy(), root.copy()
+        out_c = np.zeros((T, 4))
         done = np.zeros(T, bool)
         wins = plan_windows(T, self.window, min(self.overlap, self.window // 3))
         for w_i, w in enumerate(wins):
@@ -227,9 +230,12 @@ class Generator:
             report = None if progress is None else (
                 lambda f, i=w_i: progress((i + f) / len(wins)))
             mu = None if music is None else torch.from_numpy(np.asarray(music[w.start:w.stop], np.float32)[None])
-            q, r = self._window(q, r, m, text_emb, mu, seed + w_i, cfg, report, cancelled)
-            out_q[w.start:w.stop], out_r[w.start:w.stop] = q, r
+            q, r, c = self._window(q, r, m, text_emb, mu, seed + w_i, cfg, report, cancelled)
+            out_q[w.start:w.stop], out_r[w.start:w.stop], out_c[w.start:w.stop] = q, r, c
             done[w.start:w.stop] = True
+        if cfg.foot_lock:
+            out_q = plant_feet(self.skeleton.parents, self.skeleton.offsets, out_q, out_r, self._rest_heights,
+                               self.fps, keyed=mask[:, 1:], prob=out_c)
         # the user's keys, bit-exact (as given, not renormalised)
         out_q[mask[:, 1:]] = given_q[mask[:, 1:]]
         out_r[mask[:, 0]] = given_r[mask[:, 0]]
@@ -269,4 +275,4 @@ class Generator:
         rot_w, root_w = decode(torch.from_numpy(out[None]).float(), yaw.cpu(), origin.cpu())
         qo = R.matrix_to_quat(rot_w[0].double().numpy())
         qo = R.quat_continuous(qo, axis=0)
-        return qo, root_w[0].double().numpy()
+        return qo, root_w[0].double().numpy(), last.contact[0].double().cpu().numpy()

@@ -44,6 +44,7 @@ class SamplerConfig:
     dynamics_iters: int = 1
     skate_weight: float = 1.0
     beat_guidance: float = 0.0         # step size pulling joint-speed minima onto the music's beats (0 = off)
+    foot_lock: bool = True             # contact-aware clean-up of the result (kinemo.core.footlock)
     temperature: float = 1.0           # scale of the starting noise: 0 gives the model's mean motion (smooth,
                                        # closest to the truth on average), 1 the full variety of samples
 

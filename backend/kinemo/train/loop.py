@@ -8,7 +8,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -33,6 +33,7 @@ class Run:
     resume: Path | None = None
     max_minutes: float | None = None   # stop (with a checkpoint) after this much wall time
     threads: int | None = None
+    overrides: dict | None = None      # training fields set on top of the config (a resumed one's included)
 
 
 def _lr(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
@@ -92,6 +93,9 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         log(f"resumed from {run.resume} at step {step}")
     else:
         fit_statistics(model, windows, cfg)
+    if run.overrides:
+        cfg = replace(cfg, **run.overrides)
+        log(f"config overrides: {run.overrides}")
     model.to(device)
     ema = copy.deepcopy(model).eval()
     if state is not None:
@@ -184,11 +188,12 @@ def validate(model: MotionModel, val: Windows, cfg: TrainConfig) -> dict[str, fl
     L = min(cfg.model.max_frames, 90, val.longest())
     out: dict[str, float] = {}
     n = max(1, cfg.val_windows // 32)
-    for fam in ("inbetween", "free"):
+    T = model.cfg.diffusion_steps
+    # (family, noise level, name): the middle step for both, and in-betweening's own sampling step
+    for fam, step, name in (("inbetween", T // 2, "inbetween"), ("free", T // 2, "free"), ("inbetween", T - 1, "ib_top")):
         for _ in range(n):
             b = val.sample(32, L, rng, mask_family=fam)
-            t = torch.full((32,), model.cfg.diffusion_steps // 2, dtype=torch.long)
-            parts = losses(model, b, cfg, gen, t=t)
-            for k in ("feat", "pos"):
-                out[f"{fam}_{k}"] = out.get(f"{fam}_{k}", 0.0) + float(parts[k]) / n
+            parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long))
+            for k in ("feat", "pos", "gpos"):
+                out[f"{name}_{k}"] = out.get(f"{name}_{k}", 0.0) + float(parts[k]) / n
     return {k: round(v, 5) for k, v in out.items()}

@@ -8,6 +8,8 @@ Terms (weights in :class:`~kinemo.model.config.TrainConfig`):
   own path is in ``feat``; kept out of here, its large and, in free generation, unpredictable spread would drown
   the posture signal);
 - ``fkvel``: velocities of the predicted motion itself, so its dynamics match real ones (no jitter);
+- ``gpos``: joint positions in the window frame, root included, only on windows with a keyed root (there the
+  root's path is determined by the keys, and it is what in-betweening's position error mostly measures);
 - ``contact``: foot-contact logits; ``skate``: foot speed of the prediction where the real foot is planted.
 """
 from __future__ import annotations
@@ -63,7 +65,9 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
         x0 = model.norm(feats)
     B = x0.shape[0]
     if t is None:
-        t = torch.randint(0, model.cfg.diffusion_steps, (B,), generator=gen).to(x0.device)
+        T = model.cfg.diffusion_steps
+        t = torch.randint(0, T, (B,), generator=gen)
+        t = torch.where(torch.rand(B, generator=gen) < cfg.t_top, T - 1, t).to(x0.device)
     noise = torch.randn(x0.shape, generator=gen).to(x0.device)
     x_t = q_sample(x0, t, noise, model.alpha_bar)
     m = b.mask
@@ -74,11 +78,14 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
     fkvel = velocities(pos_hat)
     foot = pos_hat[:, :, list(FOOT_JOINTS)]
     foot_v = velocities(foot)[..., [0, 2]].norm(dim=-1)          # horizontal speed (B, L, 4)
+    rooted = m[..., 0].any(1).to(pos.dtype)                      # (B,) windows with a keyed root
+    gpos = ((pos_hat - pos) / POS_UNIT).pow(2).mean((1, 2, 3))
     return {
         "feat": F.mse_loss(x0_hat, x0),
         "vel": F.mse_loss(vel_hat / VEL_UNIT, vel / VEL_UNIT),
         "pos": F.mse_loss((pos_hat - pos_hat[:, :, :1]) / POS_UNIT, (pos - pos[:, :, :1]) / POS_UNIT),
         "fkvel": F.mse_loss(fkvel / VEL_UNIT, vel / VEL_UNIT),
+        "gpos": (gpos * rooted).sum() / rooted.sum().clamp_min(1.0),
         "contact": F.binary_cross_entropy_with_logits(contact, b.contacts),
         "skate": (foot_v * b.contacts).mean(),
     }

@@ -1,0 +1,168 @@
+"""Contact-aware clean-up: feet that touch the ground stay planted.
+
+A generated foot that should stand still often drifts a few centimetres (foot
+skating). Here each leg's stance phases are found (foot low and slow, or
+declared in contact by the model), the planted point is pinned where it
+stands, and two-bone IK on hip and knee moves the ankle there. The ankle keeps
+its world orientation, so the toe moves with it. During heel-off the toe is
+the pinned point, otherwise the ankle. Locks ease in and out over a few
+frames, and the correction fades to nothing at keyed leg joints, so keys stay
+exact and nothing pops. Only hip, knee and ankle rotations change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import rotations as R
+from .fk import forward_kinematics
+from .ik import two_bone
+
+# (hip, knee, ankle, foot) joint indices of the SMPL skeleton, per leg
+SMPL_LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))
+UP = 1
+
+
+@dataclass(frozen=True)
+class FootLockConfig:
+    height: float = 0.03       # metres above the joint's rest height that still counts as on the floor
+    speed: float = 1.0         # horizontal m/s under which a low foot counts as planted
+    model_prob: float = 0.5    # the model's contact probability that, on a low foot, also counts
+    bridge: int = 2            # gaps in a stance this short (frames) are closed
+    min_frames: int = 2        # shorter stances are left alone
+    blend: int = 6             # frames over which a lock eases in and out
+    key_radius: int = 8        # frames over which the correction fades out towards a keyed leg
+
+
+def _smooth(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def stances(planted: np.ndarray, cfg: FootLockConfig) -> list[tuple[int, int]]:
+    """Runs of planted frames ``(T,)`` bool -> ``[(start, stop), ...]`` after closing gaps of at most
+    ``cfg.bridge`` frames and dropping runs shorter than ``cfg.min_frames``."""
+    runs: list[list[int]] = []
+    for t in np.flatnonzero(planted):
+        if runs and t - runs[-1][1] <= cfg.bridge:
+            runs[-1][1] = t + 1
+        else:
+            runs.append([int(t), int(t) + 1])
+    return [(s, e) for s, e in runs if e - s >= cfg.min_frames]
+
+
+def detect_contacts(pos: np.ndarray, rest_heights: np.ndarray, fps: float, cfg: FootLockConfig,
+                    prob: np.ndarray | None = None) -> np.ndarray:
+    """Planted foot joints: low, and slow or declared in contact by the model.
+
+    pos ``(T, 24, 3)``; rest_heights ``(4,)`` for (left ankle, right ankle, left foot, right foot);
+    prob ``(T, 4)`` the model's contact probabilities in the same order, or None. Returns ``(T, 4)`` bool.
+    """
+    feet = pos[:, [SMPL_LEGS[0][2], SMPL_LEGS[1][2], SMPL_LEGS[0][3], SMPL_LEGS[1][3]]]
+    low = feet[..., UP] < np.asarray(rest_heights) + cfg.height
+    flat = feet[..., [0, 2]]
+    speed = np.linalg.norm(np.gradient(flat, axis=0), axis=-1) * fps if len(pos) > 1 else np.zeros(low.shape)
+    slow = speed < cfg.speed
+    if prob is not None:
+        slow |= np.asarray(prob) > cfg.model_prob
+    return low & slow
+
+
+def _through(p: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Piecewise-linear path ``(n, 3)`` through ``p[keys]``, held before the first and after the last."""
+    span = np.arange(len(p))
+    return np.stack([np.interp(span, keys, p[keys, k]) for k in range(p.shape[1])], -1)
+
+
+def _hold(ref: np.ndarray, on_toe: np.ndarray) -> np.ndarray:
+    """Where the planted point of one unkeyed stance is held: ``(n, 3)`` per frame.
+
+    The foot stays where it lands: the first phase (heel or toe) holds its point at its first frame, so the
+    lock starts without a jump; when the stance rolls onto the other point, that point is held where it is
+    at the roll, carrying the shift so far.
+    """
+    starts = np.flatnonzero(np.diff(on_toe.astype(int))) + 1
+    bounds = [0, *starts.tolist(), len(ref)]
+    pin = np.empty_like(ref)
+    pin[:bounds[1]] = ref[0]
+    for a, b in zip(bounds[1:-1], bounds[2:]):
+        pin[a:b] = ref[a] + (pin[a - 1] - ref[a - 1])
+    return pin
+
+
+def leg_shift(ankle: np.ndarray, toe: np.ndarray, contact: np.ndarray, locked: np.ndarray,
+              cfg: FootLockConfig) -> np.ndarray:
+    """How far (horizontally) to move one leg's ankle so its planted point stays put.
+
+    ankle, toe ``(T, 3)``; contact ``(T, 2)`` bool (ankle, toe); locked ``(T,)`` bool frames whose leg is
+    keyed. Returns ``(T, 3)`` with a zero up component, exactly zero on locked frames.
+    """
+    T = len(ankle)
+    num, den = np.zeros((T, 3)), np.zeros(T)
+    t = np.arange(T)
+    # a stance without keys of its own eases out before reaching a keyed frame, so those stay exact
+    near_key = np.ones(T)
+    if locked.any():
+        near_key = _smooth(np.abs(t[:, None] - np.flatnonzero(locked)[None]).min(1) / cfg.key_radius)
+    for s, e in stances(contact.any(1), cfg):
+        on_toe = contact[s:e, 1] & ~contact[s:e, 0]          # heel off: the toe is what stands
+        ref = np.where(on_toe[:, None], toe[s:e], ankle[s:e])
+        keys = np.flatnonzero(locked[s:e])
+        if len(keys):
+            # keyed frames inside the stance say where the foot stands: pin to them, per reference point,
+            # linearly between two keys (they may disagree by a little slide) and held beyond the outer ones
+            pin = np.where(on_toe[:, None], _through(toe[s:e], keys), _through(ankle[s:e], keys))
+        else:
+            pin = _hold(ref, on_toe)
+        shift = pin - ref
+        shift[:, UP] = 0.0
+        # full weight inside the stance, easing out over `blend` frames on either side with the edge's shift
+        w = np.where(t < s, 1 - _smooth((s - t) / (cfg.blend + 1)),
+                     np.where(t >= e, 1 - _smooth((t - e + 1) / (cfg.blend + 1)), 1.0))
+        if not len(keys):
+            w = w * near_key
+        full = shift[np.clip(t - s, 0, e - s - 1)]
+        num += w[:, None] * full
+        den += w
+    out = num / np.maximum(den, 1.0)[:, None]
+    out[locked] = 0.0
+    return out
+
+
+def plant_feet(parents: np.ndarray, offsets: np.ndarray, quats: np.ndarray, root: np.ndarray,
+               rest_heights: np.ndarray, fps: float, keyed: np.ndarray | None = None,
+               prob: np.ndarray | None = None, cfg: FootLockConfig = FootLockConfig()) -> np.ndarray:
+    """Local rotations with planted feet held still.
+
+    parents ``(24,)`` and offsets ``(24, 3)`` of the SMPL skeleton; quats ``(T, 24, 4)``; root ``(T, 3)``;
+    rest_heights ``(4,)`` as :func:`detect_contacts`; keyed ``(T, 24)`` bool joint rotations that must not
+    change (their leg is left alone on those frames); prob ``(T, 4)`` the model's contact probabilities.
+    Returns new quats ``(T, 24, 4)``: only hip, knee and ankle rotations differ, and only where a foot was
+    moved; the root is not touched.
+    """
+    quats = np.array(quats, np.float64)
+    T = len(quats)
+    if T < 2:
+        return quats
+    keyed = np.zeros((T, len(parents)), bool) if keyed is None else np.asarray(keyed, bool)
+    trans = np.repeat(np.asarray(offsets, np.float64)[None], T, 0)
+    trans[:, 0] = root
+    grot, pos = forward_kinematics(parents, quats, trans)
+    contacts = detect_contacts(pos, rest_heights, fps, cfg, prob)
+    for side, (hip, knee, ankle, toe) in enumerate(SMPL_LEGS):
+        locked = keyed[:, [hip, knee, ankle]].any(1)
+        shift = leg_shift(pos[:, ankle], pos[:, toe], contacts[:, [side, 2 + side]], locked, cfg)
+        moved = np.flatnonzero(np.abs(shift).sum(1) > 1e-9)
+        if not len(moved):
+            continue
+        p = pos[moved]
+        dq_hip, dq_knee = two_bone(p[:, hip], p[:, knee], p[:, ankle], p[:, ankle] + shift[moved])
+        g_hip = R.quat_mul(dq_hip, grot[moved, hip])
+        g_knee = R.quat_mul(dq_knee, grot[moved, knee])
+        quats[moved, hip] = R.quat_mul(R.quat_conjugate(grot[moved, parents[hip]]), g_hip)
+        quats[moved, knee] = R.quat_mul(R.quat_conjugate(g_hip), g_knee)
+        quats[moved, ankle] = R.quat_mul(R.quat_conjugate(g_knee), grot[moved, ankle])
+        leg = [hip, knee, ankle]
+        quats[:, leg] = R.quat_continuous(quats[:, leg], axis=0)
+    return quats

@@ -1,0 +1,47 @@
+"""Analytic two-bone IK (hip-knee-ankle, shoulder-elbow-wrist), vectorised over frames.
+
+The chain keeps its own bend plane: the middle joint moves in the plane of
+the root-target line and its current position, so a knee that points forward
+keeps pointing forward. Rotations are returned as world-space deltas, which
+the caller pre-multiplies onto the chain's world rotations.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import rotations as R
+
+_EPS = 1e-9
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), _EPS)
+
+
+def two_bone(a: np.ndarray, b: np.ndarray, c: np.ndarray, target: np.ndarray,
+             reach: float = 0.999) -> tuple[np.ndarray, np.ndarray]:
+    """World rotations that bring the chain's end ``c`` onto ``target``.
+
+    a, b, c: ``(..., 3)`` positions of the root, middle and end joints; target ``(..., 3)``.
+    Returns ``(dq_root, dq_mid)``, each ``(..., 4)``: the root joint's world rotation becomes
+    ``dq_root * G_root`` and the middle joint's ``dq_mid * G_mid``. A target beyond reach is met as
+    nearly as the bones allow (stretched to ``reach`` of full length, short of a locked joint); bone
+    lengths never change.
+    """
+    l1 = np.linalg.norm(b - a, axis=-1)
+    l2 = np.linalg.norm(c - b, axis=-1)
+    to_t = target - a
+    dist = np.clip(np.linalg.norm(to_t, axis=-1), np.abs(l1 - l2) + 1e-6, reach * (l1 + l2))
+    u = _unit(to_t)
+    # the middle joint's side of the root-target line: its current offset from that line
+    side = (b - a) - np.sum((b - a) * u, -1, keepdims=True) * u
+    fallback = _unit(np.cross(u, np.where(np.abs(u[..., :1]) < 0.9, [1.0, 0, 0], [0, 1.0, 0])))
+    side = np.where(np.linalg.norm(side, axis=-1, keepdims=True) > 1e-6, _unit(side), fallback)
+    along = (l1 ** 2 - l2 ** 2 + dist ** 2) / (2 * dist)
+    up = np.sqrt(np.maximum(l1 ** 2 - along ** 2, 0.0))
+    b_new = a + along[..., None] * u + up[..., None] * side
+    c_new = a + dist[..., None] * u
+    dq_root = R.quat_between(b - a, b_new - a)
+    c_moved = b_new + R.quat_apply(dq_root, c - b)
+    dq_mid = R.quat_mul(R.quat_between(c_moved - b_new, c_new - b_new), dq_root)
+    return dq_root, dq_mid

@@ -1,0 +1,133 @@
+"""Two-bone IK and the contact-aware foot clean-up, on the SMPL skeleton and the procedural demo walk."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kinemo.core import rotations as R
+from kinemo.core.fk import forward_kinematics
+from kinemo.core.footlock import FootLockConfig, SMPL_LEGS, leg_shift, plant_feet, stances
+from kinemo.core.ik import two_bone
+from kinemo.core.smpl import smpl_skeleton
+from kinemo.demo_motion import demo_walk
+from kinemo.eval import metrics as M
+
+FPS = 30.0
+FEET = [7, 8, 10, 11]
+
+
+def _positions(skel, quats, root):
+    trans = np.repeat(skel.offsets[None], len(quats), 0)
+    trans[:, 0] = root
+    return forward_kinematics(skel.parents, quats, trans)[1]
+
+
+def _rest_heights(skel):
+    return skel.rest_global()[1][FEET, 1]
+
+
+def _sliding_walk():
+    """The demo walk with its pelvis carried 25% further than the steps reach: every planted foot slides."""
+    skel = smpl_skeleton()
+    m = demo_walk(3.0)
+    quats, root = m.rotations.copy(), m.translations[:, 0].copy()
+    root[:, [0, 2]] = root[:1, [0, 2]] + 1.25 * (root[:, [0, 2]] - root[:1, [0, 2]])
+    return skel, quats, root
+
+
+def _stance_frames(skel):
+    """Where the unaltered demo walk's feet are planted: low and slower than 1 m/s ``(T, 4)``."""
+    m = demo_walk(3.0)
+    p = _positions(skel, m.rotations, m.translations[:, 0])
+    speed = np.linalg.norm(np.gradient(p[:, FEET][..., [0, 2]], axis=0), axis=-1) * FPS
+    return M.contacts_by_height(p, _rest_heights(skel)) & (speed < 1.0)
+
+
+def _skate(skel, quats, root):
+    """Mean foot speed (m/s) over the walk's stance frames."""
+    return M.foot_skating(_positions(skel, quats, root), _stance_frames(skel), FPS)
+
+
+def test_two_bone_reaches_targets_and_keeps_bone_lengths():
+    rng = np.random.default_rng(0)
+    a = np.zeros((200, 3))
+    b = a + np.array([0.0, -0.4, 0.05])
+    c = b + np.array([0.0, -0.35, -0.15])      # a bent knee, 0.72 m from the hip of 0.78 m reach
+    target = c + rng.normal(0, 0.08, (200, 3))
+    dq_a, dq_b = two_bone(a, b, c, target)
+    b2 = a + R.quat_apply(dq_a, b - a)
+    # the end follows the middle joint's world rotation
+    c2 = b2 + R.quat_apply(dq_b, c - b)
+    assert np.allclose(np.linalg.norm(b2 - a, axis=-1), np.linalg.norm(b - a, axis=-1), atol=1e-9)
+    assert np.allclose(np.linalg.norm(c2 - b2, axis=-1), np.linalg.norm(c - b, axis=-1), atol=1e-9)
+    reach = np.linalg.norm(b - a, axis=-1) + np.linalg.norm(c - b, axis=-1)
+    reachable = np.linalg.norm(target - a, axis=-1) < 0.995 * reach
+    assert reachable.sum() > 100
+    assert np.abs(c2 - target)[reachable].max() < 1e-6
+    # the knee keeps bending to the side it bent to (here +z)
+    side = (b2 - a) - np.sum((b2 - a) * (target - a), -1, keepdims=True) * (target - a) / np.sum((target - a) ** 2, -1, keepdims=True)
+    assert (side[reachable, 2] > 0).all()
+
+
+def test_two_bone_out_of_reach_stretches_towards_target():
+    a, b, c = np.zeros(3), np.array([0, -0.4, 0.01]), np.array([0, -0.8, 0.0])
+    target = np.array([0.0, -2.0, 0.3])
+    dq_a, dq_b = two_bone(a[None], b[None], c[None], target[None])
+    b2 = a + R.quat_apply(dq_a[0], b - a)
+    c2 = b2 + R.quat_apply(dq_b[0], c - b)
+    direction = (target - a) / np.linalg.norm(target - a)
+    assert np.allclose((c2 - a) / np.linalg.norm(c2 - a), direction, atol=1e-6)
+
+
+def test_stances_close_short_gaps_and_drop_blips():
+    planted = np.array([1, 1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1], bool)
+    assert stances(planted, FootLockConfig(bridge=1, min_frames=2)) == [(0, 5), (12, 15)]
+
+
+def test_sliding_walk_is_planted_and_only_leg_rotations_change():
+    skel, quats, root = _sliding_walk()
+    before = _skate(skel, quats, root)
+    out = plant_feet(skel.parents, skel.offsets, quats, root, _rest_heights(skel), FPS)
+    after = _skate(skel, out, root)
+    assert before > 0.15, "the test motion should skate to begin with"
+    assert after < 0.3 * before, (before, after)
+    legs = sorted(j for leg in SMPL_LEGS for j in leg[:3])
+    others = [j for j in range(24) if j not in legs]
+    assert np.array_equal(out[:, others], quats[:, others])
+    assert np.allclose(np.linalg.norm(out, axis=-1), 1.0)
+    # no pops: the feet never move faster than the original walk's fastest foot
+    p0, p1 = _positions(skel, quats, root), _positions(skel, out, root)
+    speed = lambda p: np.linalg.norm(np.diff(p[:, FEET], axis=0), axis=-1).max() * FPS  # noqa: E731
+    assert speed(p1) < 1.2 * speed(p0)
+
+
+def test_keyed_frames_are_untouched_and_pin_the_stance():
+    skel, quats, root = _sliding_walk()
+    keyed = np.zeros((len(quats), 24), bool)
+    keyed[[0, 40, 41, 80]] = True
+    out = plant_feet(skel.parents, skel.offsets, quats, root, _rest_heights(skel), FPS, keyed=keyed)
+    assert np.array_equal(out[keyed], quats[keyed])
+    assert _skate(skel, out, root) < _skate(skel, quats, root)
+
+
+def test_leg_shift_is_zero_on_locked_frames_and_horizontal():
+    T = 30
+    ankle = np.zeros((T, 3))
+    ankle[:, 0] = np.linspace(0, 0.3, T)        # slides 30 cm while in contact
+    toe = ankle + [0, -0.07, 0.12]
+    contact = np.ones((T, 2), bool)
+    locked = np.zeros(T, bool)
+    locked[[0, 29]] = True
+    shift = leg_shift(ankle, toe, contact, locked, FootLockConfig())
+    assert np.array_equal(shift[locked], np.zeros((2, 3)))
+    assert np.all(shift[:, 1] == 0)
+    free = leg_shift(ankle, toe, contact, np.zeros(T, bool), FootLockConfig())
+    assert np.ptp((ankle + free)[:, 0]) < 1e-9, "an unkeyed stance holds one place"
+
+
+@pytest.mark.parametrize("T", [0, 1])
+def test_tiny_motions_pass_through(T):
+    skel = smpl_skeleton()
+    q = np.tile([1.0, 0, 0, 0], (T, 24, 1))
+    out = plant_feet(skel.parents, skel.offsets, q, np.zeros((T, 3)), _rest_heights(skel), FPS)
+    assert out.shape == q.shape
