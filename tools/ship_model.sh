@@ -14,6 +14,10 @@ p = export(sys.argv[1], DEFAULT_CHECKPOINT, {"name": "kinemo-small",
 print(f"exported {p} ({p.stat().st_size / 1e6:.1f} MB)")
 PYEOF
 $PY -m kinemo.cli bench speed --model shipped
-$PY -m kinemo.cli bench inbetween --model shipped --model shipped@inbetween_dynamics_guidance=0.3 --max-windows ${WINDOWS:-120}
+$PY -m kinemo.cli bench inbetween --model shipped --model shipped@inbetween_dynamics_guidance=0.3 \
+    --model shipped@foot_lock=0 --max-windows ${WINDOWS:-120}
 $PY -m kinemo.cli bench dance --model shipped
+# ablations of the dance sampler, each in its own folder: beat guidance on, foot lock off
+$PY -m kinemo.cli bench dance --model shipped@beat_guidance=1.0 --out docs/benchmarks/dance-beat-guidance
+$PY -m kinemo.cli bench dance --model shipped@foot_lock=0 --out docs/benchmarks/dance-no-foot-lock
 $PY -m kinemo.cli bench text --model shipped --max-takes ${TAKES:-100}
