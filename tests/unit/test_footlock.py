@@ -5,21 +5,15 @@ import numpy as np
 import pytest
 
 from kinemo.core import rotations as R
-from kinemo.core.fk import forward_kinematics
 from kinemo.core.footlock import FootLockConfig, SMPL_LEGS, leg_shift, plant_feet, stances
 from kinemo.core.ik import two_bone
 from kinemo.core.smpl import smpl_skeleton
+from kinemo.data.clip import clip_positions
 from kinemo.demo_motion import demo_walk
 from kinemo.eval import metrics as M
 
 FPS = 30.0
 FEET = [7, 8, 10, 11]
-
-
-def _positions(skel, quats, root):
-    trans = np.repeat(skel.offsets[None], len(quats), 0)
-    trans[:, 0] = root
-    return forward_kinematics(skel.parents, quats, trans)[1]
 
 
 def _rest_heights(skel):
@@ -38,14 +32,14 @@ def _sliding_walk():
 def _stance_frames(skel):
     """Where the unaltered demo walk's feet are planted: low and slower than 1 m/s ``(T, 4)``."""
     m = demo_walk(3.0)
-    p = _positions(skel, m.rotations, m.translations[:, 0])
+    p = clip_positions(skel, m.rotations, m.translations[:, 0])
     speed = np.linalg.norm(np.gradient(p[:, FEET][..., [0, 2]], axis=0), axis=-1) * FPS
     return M.contacts_by_height(p, _rest_heights(skel)) & (speed < 1.0)
 
 
 def _skate(skel, quats, root):
     """Mean foot speed (m/s) over the walk's stance frames."""
-    return M.foot_skating(_positions(skel, quats, root), _stance_frames(skel), FPS)
+    return M.foot_skating(clip_positions(skel, quats, root), _stance_frames(skel), FPS)
 
 
 def test_two_bone_reaches_targets_and_keeps_bone_lengths():
@@ -96,7 +90,7 @@ def test_sliding_walk_is_planted_and_only_leg_rotations_change():
     assert np.array_equal(out[:, others], quats[:, others])
     assert np.allclose(np.linalg.norm(out, axis=-1), 1.0)
     # no pops: the feet never move faster than the original walk's fastest foot
-    p0, p1 = _positions(skel, quats, root), _positions(skel, out, root)
+    p0, p1 = clip_positions(skel, quats, root), clip_positions(skel, out, root)
     speed = lambda p: np.linalg.norm(np.diff(p[:, FEET], axis=0), axis=-1).max() * FPS  # noqa: E731
     assert speed(p1) < 1.2 * speed(p0)
 

@@ -43,18 +43,14 @@ def run(args: argparse.Namespace) -> int:
 def parse_overrides(items: list[str]) -> dict:
     """``["w_gpos=0.1", "steps=30000"]`` -> ``{"w_gpos": 0.1, "steps": 30000}``, typed by the config's own fields
     (model fields cannot change: they shape the checkpoint)."""
-    from dataclasses import fields
-
-    from ..model.config import TrainConfig
-    types = {f.name: f.type for f in fields(TrainConfig) if f.name != "model"}
-    out = {}
+    from ..model.config import TrainConfig, typed_fields
+    pairs = []
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or name not in types:
-            raise UserError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(sorted(types))}")
-        kind = {"int": int, "float": float, "bool": lambda v: v.lower() in ("1", "true", "yes")}[str(types[name])]
-        try:
-            out[name] = kind(value)
-        except ValueError:
-            raise UserError(f"--set {item!r}: {value!r} is not a valid {types[name]}") from None
-    return out
+        if not sep:
+            raise UserError(f"--set {item!r}: expected FIELD=VALUE")
+        pairs.append((name, value))
+    try:
+        return typed_fields(TrainConfig, pairs, exclude=("model",))
+    except ValueError as e:
+        raise UserError(f"--set: {e}") from None

@@ -118,25 +118,21 @@ def load_model(path: str | None, device: str = "cpu"):
     ``PATH@name=value,...`` overrides sampler settings (kinemo.model.sampler.SamplerConfig), for ablations:
     ``shipped@dynamics_guidance=0`` is the same model without dynamics guidance.
     """
-    from dataclasses import fields, replace
+    from dataclasses import replace
 
     from ..errors import UserError
     overrides: dict[str, float | int | bool] = {}
     if path and "@" in path:
         path, spec = path.split("@", 1)
+        from ..model.config import typed_fields
+        from ..model.sampler import SamplerConfig
+        items = [item.split("=") for item in filter(None, spec.split(","))]
+        if any(len(kv) != 2 for kv in items):
+            raise UserError(f"sampler overrides are name=value pairs separated by commas; got {spec!r}")
         try:
-            from ..model.sampler import SamplerConfig
-            types = {f.name: f.type for f in fields(SamplerConfig)}
-            for item in filter(None, spec.split(",")):
-                k, v = item.split("=")
-                if k not in types:
-                    raise UserError(f"unknown sampler setting {k!r}; known: {', '.join(types)}")
-                if types[k] in (bool, "bool"):
-                    overrides[k] = {"1": True, "true": True, "0": False, "false": False}[v.lower()]
-                else:
-                    overrides[k] = int(v) if types[k] in (int, "int") else float(v)
-        except (ValueError, KeyError):
-            raise UserError(f"sampler overrides are name=value pairs separated by commas; got {spec!r}") from None
+            overrides = typed_fields(SamplerConfig, items)
+        except ValueError as e:
+            raise UserError(f"sampler setting: {e}") from None
     if path == "shipped":
         path = None
     try:

@@ -7,6 +7,7 @@ shipped model.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,30 @@ def from_dict(d: dict) -> TrainConfig:
     if extra:
         raise ValueError(f"checkpoint config has fields this version does not know: {sorted(extra)}")
     return TrainConfig(**{**d, "model": ModelConfig(**d["model"])})
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def typed_fields(cls, pairs: Iterable[tuple[str, str]], exclude: tuple[str, ...] = ()) -> dict:
+    """``[("steps", "30"), ("bf16", "false")]`` -> ``{"steps": 30, "bf16": False}``, each value converted to the
+    type of the dataclass ``cls``'s field of that name (int, float or bool). Raises ValueError naming the problem:
+    an unknown field (or one in ``exclude``), or a value its field's type cannot take."""
+    types = {f.name: str(f.type) for f in fields(cls) if f.name not in exclude}
+    out = {}
+    for name, value in pairs:
+        if name not in types:
+            raise ValueError(f"unknown field {name!r}; known: {', '.join(sorted(types))}")
+        kind = types[name]
+        if kind == "bool":
+            if value.lower() not in _BOOLS:
+                raise ValueError(f"{name}={value!r}: expected one of {', '.join(_BOOLS)}")
+            out[name] = _BOOLS[value.lower()]
+        elif kind in ("int", "float"):
+            try:
+                out[name] = int(value) if kind == "int" else float(value)
+            except ValueError:
+                raise ValueError(f"{name}={value!r}: not a valid {kind}") from None
+        else:
+            raise ValueError(f"field {name!r} ({kind}) cannot be set from text")
+    return out
