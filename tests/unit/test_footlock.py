@@ -84,7 +84,7 @@ def test_sliding_walk_is_planted_and_only_leg_rotations_change():
     out = plant_feet(skel.parents, skel.offsets, quats, root, _rest_heights(skel), FPS)
     after = _skate(skel, out, root)
     assert before > 0.15, "the test motion should skate to begin with"
-    assert after < 0.3 * before, (before, after)
+    assert after < 0.5 * before, (before, after)
     legs = sorted(j for leg in SMPL_LEGS for j in leg[:3])
     others = [j for j in range(24) if j not in legs]
     assert np.array_equal(out[:, others], quats[:, others])
@@ -93,6 +93,26 @@ def test_sliding_walk_is_planted_and_only_leg_rotations_change():
     p0, p1 = clip_positions(skel, quats, root), clip_positions(skel, out, root)
     speed = lambda p: np.linalg.norm(np.diff(p[:, FEET], axis=0), axis=-1).max() * FPS  # noqa: E731
     assert speed(p1) < 1.2 * speed(p0)
+
+
+def test_a_body_gliding_off_its_feet_moves_them_at_most_max_shift_and_smoothly():
+    """Knees bent, feet low, the pelvis gliding 60 cm at 0.4 m/s: every frame reads as a stance, but holding
+    the feet would stretch the legs; they are held back at most ``max_shift`` and the knees stay smooth."""
+    skel = smpl_skeleton()
+    T = 45
+    q = np.tile([1.0, 0, 0, 0], (T, 24, 1))
+    bend = lambda deg: R.axis_angle_to_quat(np.array([np.radians(deg), 0, 0]))  # noqa: E731
+    for hip, knee, ankle, _ in SMPL_LEGS:
+        q[:, hip], q[:, knee], q[:, ankle] = bend(-15), bend(30), bend(-15)
+    root = np.zeros((T, 3))
+    root[:, 1] = _rest_heights(skel)[0] - clip_positions(skel, q, root)[0, [7, 8], 1].min()
+    root[:, 2] = np.linspace(0, 0.6, T)
+    cfg = FootLockConfig()
+    out = plant_feet(skel.parents, skel.offsets, q, root, _rest_heights(skel), FPS, cfg=cfg)
+    p0, p1 = clip_positions(skel, q, root), clip_positions(skel, out, root)
+    moved = np.linalg.norm(p1[:, [7, 8]] - p0[:, [7, 8]], axis=-1)
+    assert 0.9 * cfg.max_shift < moved.max() <= cfg.max_shift + 1e-6
+    assert M.jerk(p1[:, [4, 5, 7, 8]], FPS).max() < 50.0     # m/s^3; a single-frame 1 cm pop is 270
 
 
 def test_keyed_frames_are_untouched_and_pin_the_stance():
@@ -115,8 +135,22 @@ def test_leg_shift_is_zero_on_locked_frames_and_horizontal():
     shift = leg_shift(ankle, toe, contact, locked, FootLockConfig())
     assert np.array_equal(shift[locked], np.zeros((2, 3)))
     assert np.all(shift[:, 1] == 0)
-    free = leg_shift(ankle, toe, contact, np.zeros(T, bool), FootLockConfig())
+    free = leg_shift(ankle, toe, contact, np.zeros(T, bool), FootLockConfig(max_shift=float("inf")))
     assert np.ptp((ankle + free)[:, 0]) < 1e-9, "an unkeyed stance holds one place"
+
+
+def test_leg_shift_saturates_where_the_body_walks_away():
+    """A foot carried 60 cm during its 'stance' is moved at most max_shift, and smoothly: the correction
+    grows with the slide at first and never jumps between frames."""
+    T = 40
+    ankle = np.zeros((T, 3))
+    ankle[:, 0] = np.linspace(0, 0.6, T)
+    cfg = FootLockConfig()
+    shift = leg_shift(ankle, ankle + [0, -0.07, 0.12], np.ones((T, 2), bool), np.zeros(T, bool), cfg)
+    size = np.linalg.norm(shift, axis=-1)
+    assert size.max() <= cfg.max_shift + 1e-12
+    assert size[-1] > 0.95 * cfg.max_shift, "the correction is used, not dropped"
+    assert np.abs(np.diff(size)).max() < 0.6 / (T - 1), "no step larger than the slide's own per frame"
 
 
 @pytest.mark.parametrize("T", [0, 1])

@@ -45,3 +45,18 @@ def two_bone(a: np.ndarray, b: np.ndarray, c: np.ndarray, target: np.ndarray,
     c_moved = b_new + R.quat_apply(dq_root, c - b)
     dq_mid = R.quat_mul(R.quat_between(c_moved - b_new, c_new - b_new), dq_root)
     return dq_root, dq_mid
+
+
+def soft_reach(a: np.ndarray, target: np.ndarray, length: np.ndarray, start: float = 0.95,
+               limit: float = 0.995) -> np.ndarray:
+    """Targets ``(..., 3)`` pulled towards the chain root ``a`` ``(..., 3)`` where they near the chain's full
+    ``length`` ``(...)``: distances up to ``start * length`` are kept, longer ones approach ``limit * length``
+    smoothly (tanh). A hard clamp at full reach leaves a kink where the target crosses it, and a knee snapping
+    straight there shows as a pop; with this the knee straightens gradually.
+    """
+    d = np.linalg.norm(target - a, axis=-1)
+    lo, hi = start * length, limit * length
+    far = d > lo
+    soft = lo + (hi - lo) * np.tanh((d - lo) / np.maximum(hi - lo, _EPS))
+    scale = np.where(far, soft / np.maximum(d, _EPS), 1.0)
+    return a + (target - a) * scale[..., None]

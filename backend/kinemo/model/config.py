@@ -51,6 +51,9 @@ class TrainConfig:
     # root is 3 of 147 feature dims, yet its path dominates in-betweening's position error (L2P).
     w_gpos: float = 0.05
     t_top: float = 0.2           # share of samples trained at the last step, the one in-betweening samples from
+    # In-betweening samples that step at temperature 0, i.e. from x_t = 0, which plain training never shows the
+    # network (a 147-d Gaussian draw is nowhere near 0): this share of the last-step samples gets exactly that.
+    top_clean: float = 0.0
     bf16: bool = True            # autocast where the hardware has bf16 (see objective.bf16_helps)
     seed: int = 0
     log_every: int = 50

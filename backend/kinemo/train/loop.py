@@ -190,10 +190,12 @@ def validate(model: MotionModel, val: Windows, cfg: TrainConfig) -> dict[str, fl
     n = max(1, cfg.val_windows // 32)
     T = model.cfg.diffusion_steps
     # (family, noise level, name): the middle step for both, and in-betweening's own sampling step
-    for fam, step, name in (("inbetween", T // 2, "inbetween"), ("free", T // 2, "free"), ("inbetween", T - 1, "ib_top")):
+    # and that step from x_t = 0, as in-betweening asks it (temperature 0)
+    for fam, step, name, clean in (("inbetween", T // 2, "inbetween", False), ("free", T // 2, "free", False),
+                                   ("inbetween", T - 1, "ib_top", False), ("inbetween", T - 1, "ib_zero", True)):
         for _ in range(n):
             b = val.sample(32, L, rng, mask_family=fam)
-            parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long))
+            parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long), clean=clean)
             for k in ("feat", "pos", "gpos"):
                 out[f"{name}_{k}"] = out.get(f"{name}_{k}", 0.0) + float(parts[k]) / n
     return {k: round(v, 5) for k, v in out.items()}

@@ -57,18 +57,24 @@ def batch_features(model: MotionModel, b: Batch, gen: torch.Generator) -> tuple[
 
 
 def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator, t: torch.Tensor | None = None,
-           net: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
-    """Loss terms of one batch; ``net`` is the DDP wrapper of ``model`` when training on several devices."""
+           net: torch.nn.Module | None = None, clean: bool = False) -> dict[str, torch.Tensor]:
+    """Loss terms of one batch; ``net`` is the DDP wrapper of ``model`` when training on several devices.
+    ``clean``: every sample gets x_t = 0 (in-betweening's temperature-0 query; meant with ``t`` = the last step)."""
     with torch.no_grad():
         feats, pos = batch_features(model, b, gen)
         vel = velocities(pos)
         x0 = model.norm(feats)
     B = x0.shape[0]
-    if t is None:
+    drawn = t is None          # training draws its steps; validation fixes them (and ``clean``)
+    if drawn:
         T = model.cfg.diffusion_steps
         t = torch.randint(0, T, (B,), generator=gen)
         t = torch.where(torch.rand(B, generator=gen) < cfg.t_top, T - 1, t).to(x0.device)
+    quiet = torch.full((B,), clean)
+    if drawn and cfg.top_clean > 0:      # drawn only when used, so runs without it keep their random stream
+        quiet = (t.cpu() == model.cfg.diffusion_steps - 1) & (torch.rand(B, generator=gen) < cfg.top_clean)
     noise = torch.randn(x0.shape, generator=gen).to(x0.device)
+    noise = noise * (~quiet).to(noise.dtype).view(-1, 1, 1).to(x0.device)
     x_t = q_sample(x0, t, noise, model.alpha_bar)
     m = b.mask
     obs = observe(x0, expand_mask(m))
