@@ -247,3 +247,41 @@ def test_meeting_keys_bends_the_prediction_without_a_pop():
     assert step_deg.max() <= raw_step + 60 * 1.5 / 8 + 1e-6          # smoothstep slope over the 8-frame radius
     assert np.abs(np.diff(out[:, 0])).max() <= 1 / (L - 1) + 0.3 * 1.5 / 8 + 1e-9
     np.testing.assert_allclose(out[:11], raw[:11], atol=1e-9)        # beyond the radius: untouched
+
+
+def _swinging(L: int, dips: list[int]) -> torch.Tensor:
+    """One joint moving along x with speed dipping (smoothly) at ``dips``: positions ``(1, L, 1, 3)``."""
+    t = np.arange(L - 1)
+    speed = 1.0 - 0.8 * sum(np.exp(-(t + 1 - d) ** 2 / (2 * 4.0 ** 2)) for d in dips)
+    x = np.concatenate([[0.0], np.cumsum(speed)]) * 0.01
+    pos = np.zeros((1, L, 1, 3))
+    pos[0, :, 0, 0] = x
+    return torch.tensor(pos, dtype=torch.float32)
+
+
+def test_beat_dip_loss_is_zero_on_accents_and_positive_off_them():
+    from kinemo.model.sampler import beat_dip_loss
+    L = 80
+    pos = _swinging(L, [25, 55])
+    on, off = torch.zeros(1, L), torch.zeros(1, L)
+    on[0, [25, 55]] = 1.0
+    off[0, [40]] = 1.0                         # halfway between the accents: the speed peaks there
+    assert float(beat_dip_loss(pos, on)[0]) == 0.0
+    assert float(beat_dip_loss(pos, off)[0]) > 0.1
+
+
+def test_beat_guidance_carves_accents_on_the_beats(untrained):
+    """On an untrained model's output (no accents of its own), guidance lowers the beat loss."""
+    from kinemo.model.sampler import BEAT_COLUMN, beat_dip_loss
+    m = untrained.model
+    L = 40
+    mask = torch.zeros(1, L, F.MASK_DIMS, dtype=torch.bool)
+    music = torch.zeros(1, L, m.cfg.music_dim)
+    music[0, [12, 26], BEAT_COLUMN] = 1.0
+    cond = Conditions(torch.zeros(1, L, F.D), mask, music=music)
+    loss = []
+    for w in (0.0, 1.0):
+        cfg = SamplerConfig(steps=3, beat_guidance=w, dynamics_guidance=0.0)
+        x0 = list(sample(m, cond, cfg, seed=0))[-1].x0
+        loss.append(float(beat_dip_loss(m.kin(m.denorm(x0)), music[..., BEAT_COLUMN])[0]))
+    assert loss[0] > 0 and loss[1] < 0.7 * loss[0], loss
