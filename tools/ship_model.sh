@@ -17,7 +17,7 @@ $PY -m kinemo.cli bench speed --model shipped
 $PY -m kinemo.cli bench inbetween --model shipped --model shipped@inbetween_dynamics_guidance=0.3 \
     --model shipped@foot_lock=0 --max-windows ${WINDOWS:-120}
 $PY -m kinemo.cli bench dance --model shipped
-# ablations of the dance sampler, each in its own folder: beat guidance on, foot lock off
-$PY -m kinemo.cli bench dance --model shipped@beat_guidance=1.0 --out docs/benchmarks/dance-beat-guidance
+# ablations of the dance sampler, each in its own folder: beat guidance off, foot lock off
+$PY -m kinemo.cli bench dance --model shipped@beat_guidance=0 --out docs/benchmarks/dance-no-beat-guidance
 $PY -m kinemo.cli bench dance --model shipped@foot_lock=0 --out docs/benchmarks/dance-no-foot-lock
 $PY -m kinemo.cli bench text --model shipped --max-takes ${TAKES:-100}

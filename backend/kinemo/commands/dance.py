@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", default=None, help='optional style, e.g. "dance energetically"')
     p.add_argument("--target", default=None, help="BVH rig to put the dance on (default: the SMPL skeleton)")
     p.add_argument("--beat-guidance", type=float, default=None,
-                   help="pull movement accents onto the beats while sampling (e.g. 1.0; default off)")
+                   help="carve movement accents on the beats while sampling (default: the sampler's, 1.0; 0 = off)")
     add_sampling(p)
 
 

@@ -144,7 +144,8 @@ class Generator:
               cancelled: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """A dance to per-frame music features ``(T, MUSIC_DIM)`` at 30 fps (kinemo.data.music), optionally
         steered by text and with keyed poses (quats/root ``(T, ...)`` with keys ``(T,)`` or ``(T, 24)``).
-        beat_guidance: weight of the sampling-time pull of movement accents onto the beats (default: off)."""
+        beat_guidance: weight of the sampling-time pull of movement accents onto the beats (default: the
+        sampler's; 0 = off)."""
         if not self.cfg.model.music_dim:
             raise UserError("this model was trained without music; it cannot dance")
         music = np.asarray(music, np.float32)

@@ -43,7 +43,9 @@ class SamplerConfig:
     dynamics_guidance: float = 0.3     # share of the dynamics residual removed per step (0 = off)
     dynamics_iters: int = 1
     skate_weight: float = 1.0
-    beat_guidance: float = 0.0         # share of the missing beat accents carved per iteration (0 = off)
+    # share of the missing beat accents carved per iteration (0 = off); only music requests use it. Chosen on
+    # the val dances (3 songs, step-20,500 model): BAS 0.437 vs chance 0.291 at 1.0, 0.228 vs 0.221 off.
+    beat_guidance: float = 1.0
     beat_iters: int = 1
     foot_lock: bool = True             # contact-aware clean-up of the result (kinemo.core.footlock)
     temperature: float = 1.0           # scale of the starting noise: 0 gives the model's mean motion (smooth,
