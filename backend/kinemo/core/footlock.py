@@ -22,6 +22,7 @@ from .ik import soft_reach, two_bone
 # (hip, knee, ankle, foot) joint indices of the SMPL skeleton, per leg
 SMPL_LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))
 UP = 1
+REACH = 0.995    # share of a leg's full length its ankle may reach (soft_reach's limit)
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,8 @@ def plant_feet(parents: np.ndarray, offsets: np.ndarray, quats: np.ndarray, root
         length = np.linalg.norm(p[:, knee] - p[:, hip], axis=-1) + np.linalg.norm(p[:, ankle] - p[:, knee], axis=-1)
         # a target near full reach is approached softly; the soft zone starts no nearer than the leg already
         # reaches, so a vanishing shift leaves the leg as it was
-        start = np.clip(np.linalg.norm(p[:, ankle] - p[:, hip], axis=-1) / length, 0.95, 0.994)
-        target = soft_reach(p[:, hip], p[:, ankle] + shift[moved], length, start=start)
+        start = np.clip(np.linalg.norm(p[:, ankle] - p[:, hip], axis=-1) / length, 0.95, REACH - 1e-3)
+        target = soft_reach(p[:, hip], p[:, ankle] + shift[moved], length, start=start, limit=REACH)
         dq_hip, dq_knee = two_bone(p[:, hip], p[:, knee], p[:, ankle], target)
         g_hip = R.quat_mul(dq_hip, grot[moved, hip])
         g_knee = R.quat_mul(dq_knee, grot[moved, knee])

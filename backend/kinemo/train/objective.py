@@ -65,16 +65,16 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
         vel = velocities(pos)
         x0 = model.norm(feats)
     B = x0.shape[0]
+    T = model.cfg.diffusion_steps
     drawn = t is None          # training draws its steps; validation fixes them (and ``clean``)
     if drawn:
-        T = model.cfg.diffusion_steps
         t = torch.randint(0, T, (B,), generator=gen)
         t = torch.where(torch.rand(B, generator=gen) < cfg.t_top, T - 1, t).to(x0.device)
     quiet = torch.full((B,), clean)
     if drawn and cfg.top_clean > 0:      # drawn only when used, so runs without it keep their random stream
-        quiet = (t.cpu() == model.cfg.diffusion_steps - 1) & (torch.rand(B, generator=gen) < cfg.top_clean)
+        quiet = (t.cpu() == T - 1) & (torch.rand(B, generator=gen) < cfg.top_clean)
     noise = torch.randn(x0.shape, generator=gen).to(x0.device)
-    noise = noise * (~quiet).to(noise.dtype).view(-1, 1, 1).to(x0.device)
+    noise = torch.where(quiet.view(-1, 1, 1).to(x0.device), 0.0, noise)
     x_t = q_sample(x0, t, noise, model.alpha_bar)
     m = b.mask
     obs = observe(x0, expand_mask(m))
