@@ -285,3 +285,28 @@ def test_beat_guidance_carves_accents_on_the_beats(untrained):
         x0 = list(sample(m, cond, cfg, seed=0))[-1].x0
         loss.append(float(beat_dip_loss(m.kin(m.denorm(x0)), music[..., BEAT_COLUMN])[0]))
     assert loss[0] > 0 and loss[1] < 0.7 * loss[0], loss
+
+
+def _beat_grid_music(L: int, first: int, period: int, dim: int) -> torch.Tensor:
+    """Music features ``(1, L, dim)`` holding only a beat grid: beats, phase and tempo columns."""
+    from kinemo.model.sampler import BEAT_COLUMN, PHASE_COLUMNS, TEMPO_COLUMN
+    t = torch.arange(L, dtype=torch.float32)
+    phase = ((t - first) / period) % 1.0
+    music = torch.zeros(1, L, dim)
+    music[0, first::period, BEAT_COLUMN] = 1.0
+    music[0, :, PHASE_COLUMNS[0]] = torch.sin(2 * torch.pi * phase)
+    music[0, :, PHASE_COLUMNS[1]] = torch.cos(2 * torch.pi * phase)
+    music[0, :, TEMPO_COLUMN] = 60.0 * 30.0 / period / 120.0
+    return music
+
+
+def test_between_beats_loss_sees_accents_between_the_beats_only():
+    from kinemo.model.sampler import beat_slopes, between_beats_loss
+    L = 80
+    slopes = beat_slopes(_beat_grid_music(L, 25, 30, 8))
+    assert slopes[0, 30] == 1 and slopes[0, 50] == -1 and slopes[0, 25] == 0 and slopes[0, 40] == 0
+    on_beats = float(between_beats_loss(_swinging(L, [25, 55]), slopes)[0])
+    extra = float(between_beats_loss(_swinging(L, [25, 40, 55]), slopes)[0])   # an accent halfway
+    assert extra > 0.1 and on_beats < 0.05 * extra, (on_beats, extra)
+    # too slow a grid (a pause in the music) is left unshaped
+    assert not beat_slopes(_beat_grid_music(L, 25, 60, 8)).any()
