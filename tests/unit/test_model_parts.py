@@ -310,3 +310,25 @@ def test_between_beats_loss_sees_accents_between_the_beats_only():
     assert extra > 0.1 and on_beats < 0.05 * extra, (on_beats, extra)
     # too slow a grid (a pause in the music) is left unshaped
     assert not beat_slopes(_beat_grid_music(L, 25, 60, 8)).any()
+
+
+def test_smooth_time_keeps_slow_motion_and_removes_frame_noise():
+    from kinemo.model.sampler import smooth_time
+    t = torch.arange(60, dtype=torch.float32)
+    slow = torch.sin(2 * torch.pi * t / 30)[None, :, None].repeat(2, 1, 3)       # 1 Hz at 30 fps
+    noise = 0.1 * (-1.0) ** t[None, :, None]
+    out = smooth_time(slow + noise, 1.0)
+    assert out.shape == slow.shape
+    assert (out - slow)[:, 5:-5].abs().max() < 0.03                              # noise gone, the wave kept
+
+
+def test_sampler_smoothing_lowers_jerk(untrained):
+    m = untrained.model
+    L = 40
+    cond = Conditions(torch.zeros(1, L, F.D), torch.zeros(1, L, F.MASK_DIMS, dtype=torch.bool))
+    jerk = []
+    for sigma in (0.0, 1.0):
+        x0 = list(sample(m, cond, SamplerConfig(steps=3, smooth=sigma), seed=0))[-1].x0
+        pos = m.kin(m.denorm(x0))
+        jerk.append(float((pos[:, 3:] - 3 * pos[:, 2:-1] + 3 * pos[:, 1:-2] - pos[:, :-3]).norm(dim=-1).mean()))
+    assert jerk[1] < 0.5 * jerk[0], jerk

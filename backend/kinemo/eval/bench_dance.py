@@ -19,7 +19,8 @@ with its chance level from circularly time-shifted music beats
 (:func:`kinemo.eval.metrics.beat_align_chance`); EDGE's PFC; diversity
 (mean distance between clips' kinetic features, :func:`kinemo.eval.metrics.kinetic_features`,
 standardised by the real dances' mean and std as Bailando does); foot skating
-(m/s, feet in contact by height).
+(m/s, feet in contact by height); jerk (mean over frames and joints, m/s^3: how much
+the foot lock tears at the legs).
 
 Music beats come from the features' beat channel: see :func:`music_beat_frames`,
 the only place that knows the feature layout.
@@ -40,7 +41,8 @@ from .report import (add_output_arguments, fmt, global_transforms, pyplot, rest_
                      write_json)
 
 SIGMA = 3.0
-FIGURES = ("bas_kinematic", "bas_kinematic_chance", "bas_music", "bas_music_chance", "pfc", "diversity", "skate")
+FIGURES = ("bas_kinematic", "bas_kinematic_chance", "bas_music", "bas_music_chance", "pfc", "diversity", "skate",
+           "jerk")
 
 
 def music_beat_frames(music) -> np.ndarray:
@@ -97,7 +99,8 @@ def fit_length(x: np.ndarray, n: int) -> np.ndarray:
 def score_rows(motions: list[np.ndarray], beats: list[np.ndarray], norm: tuple[np.ndarray, np.ndarray]) -> dict:
     """motions: ``(T_i, 24, 3)`` positions; beats: music beat frames to score each against."""
     rest = rest_foot_heights()
-    per = {k: [] for k in ("bas_kinematic", "bas_music", "bas_kinematic_chance", "bas_music_chance", "pfc", "skate")}
+    per = {k: [] for k in ("bas_kinematic", "bas_music", "bas_kinematic_chance", "bas_music_chance", "pfc", "skate",
+                           "jerk")}
     feats = []
     for p, b in zip(motions, beats):
         b = b[b < len(p)]
@@ -109,6 +112,7 @@ def score_rows(motions: list[np.ndarray], beats: list[np.ndarray], norm: tuple[n
         per["bas_music_chance"].append(c["music"])
         per["pfc"].append(M.pfc(p))
         per["skate"].append(M.foot_skating(p, M.contacts_by_height(p, rest), 30.0))
+        per["jerk"].append(float(M.jerk(p, 30.0).mean()))
         feats.append(M.kinetic_features(p))
     out = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in per.items()}
     out["diversity"] = M.diversity((np.stack(feats) - norm[0]) / norm[1])
@@ -126,10 +130,11 @@ def format_table(res: dict) -> str:
 def plot(res: dict, out: Path) -> Path:
     plt = pyplot()
     names = list(res["rows"])
-    fig, axes = plt.subplots(1, 5, figsize=(18, 3.6))
+    fig, axes = plt.subplots(1, 6, figsize=(21, 3.6))
     panels = [("bas_kinematic", "bas_kinematic_chance", "BAS (AIST++: kinematic beats)"),
               ("bas_music", "bas_music_chance", "BAS (Bailando/EDGE: music beats)"),
-              ("pfc", None, "PFC"), ("diversity", None, "diversity"), ("skate", None, "foot skating (m/s)")]
+              ("pfc", None, "PFC"), ("diversity", None, "diversity"), ("skate", None, "foot skating (m/s)"),
+              ("jerk", None, "jerk (m/s^3)")]
     x = np.arange(len(names))
     for ax, (m, chance, title) in zip(axes, panels):
         ax.bar(x, [res["rows"][n][m] or 0 for n in names], color=[f"C{i}" for i in range(len(names))])

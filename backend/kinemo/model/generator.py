@@ -121,7 +121,7 @@ class Generator:
         steps = self.sampler.inbetween_steps if steps is None else steps
         return self._run(quats, root, mask, text, None, seed, steps, progress, cancelled,
                          temperature=_pick(temperature, "inbetween"),
-                         dynamics_guidance=self.sampler.inbetween_dynamics_guidance)
+                         dynamics_guidance=self.sampler.inbetween_dynamics_guidance, smooth=self.sampler.inbetween_smooth)
 
     def generate(self, text: str, frames: int, *, seed: int = 0, steps: int | None = None,
                  guidance: float | None = None, temperature: float | None = None, progress: Progress | None = None,
@@ -198,7 +198,7 @@ class Generator:
         return np.concatenate([rk[:, None], keys], 1)
 
     def _run(self, given_q, given_r, mask, text, music, seed, steps, progress, cancelled, guidance=None,
-             beat_guidance=None, temperature=None, dynamics_guidance=None):
+             beat_guidance=None, temperature=None, dynamics_guidance=None, smooth=None):
         quats = R.quat_normalize(np.where(mask[:, 1:, None], given_q, np.array([1.0, 0, 0, 0])))
         root = np.where(mask[:, :1], given_r, 0.0)
         text_emb = None
@@ -212,6 +212,8 @@ class Generator:
             cfg = replace(cfg, beat_guidance=float(beat_guidance))
         if dynamics_guidance is not None:
             cfg = replace(cfg, dynamics_guidance=float(dynamics_guidance))
+        if smooth is not None:
+            cfg = replace(cfg, smooth=float(smooth))
         if temperature is not None:
             if not 0.0 <= temperature <= 2.0:
                 raise UserError(f"temperature must be in [0, 2]; got {temperature}")
