@@ -19,8 +19,8 @@ with its chance level from circularly time-shifted music beats
 (:func:`kinemo.eval.metrics.beat_align_chance`); EDGE's PFC; diversity
 (mean distance between clips' kinetic features, :func:`kinemo.eval.metrics.kinetic_features`,
 standardised by the real dances' mean and std as Bailando does); foot skating
-(m/s, feet in contact by height); jerk (mean over frames and joints, m/s^3: how much
-the foot lock tears at the legs).
+(m/s, feet in contact by height); jerk (mean over frames and joints, m/s^3: frame-to-frame
+jitter, and legs torn by the foot lock).
 
 Music beats come from the features' beat channel: see :func:`music_beat_frames`,
 the only place that knows the feature layout.

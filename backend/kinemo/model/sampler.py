@@ -170,8 +170,9 @@ def beat_dip_loss(pos: torch.Tensor, beats: torch.Tensor, depth: float = 0.85) -
 
 
 # A 5-frame Gaussian all but erases a speed dip every 11 frames (160 bpm at 30 fps), so the between-beats shape
-# is read finer. Measured on a click track going 80 -> 160 bpm, seeds 0-3: at 3 frames the median kinematic-beat
-# spacing after the change is 0.37-0.40 s (clicks 0.375 s); at 5 frames 0.50-0.57 s.
+# is read finer. Measured on a click track going 80 -> 160 bpm, seeds 0-3 (1 guidance iteration, no time
+# smoothing): at 3 frames the median kinematic-beat spacing after the change is 0.37-0.40 s (clicks 0.375 s); at
+# 5 frames 0.50-0.57 s.
 BETWEEN_SMOOTH = 3.0
 PHASE_MARGIN = 0.08       # share of a beat left free around the beat and halfway: beat frames are rounded
 SLOWEST_BEAT_BPM = 50.0   # longer gaps (pauses, no tracked beat) get no between-beats shape
