@@ -124,7 +124,7 @@ def format_table(res: dict) -> str:
     header = ["row", "clips"] + list(FIGURES)
     rows = [[n, str(r["clips"])] + [fmt(r[m], 3) for m in FIGURES] for n, r in res["rows"].items()]
     return (table(header, rows) + "\nBAS: higher is better, compare with its chance column; PFC and skating: lower; "
-            "diversity: closest to the real dances.")
+            "diversity and jerk (mean over joints, m/s^3): closest to the real dances.")
 
 
 def plot(res: dict, out: Path) -> Path:
