@@ -272,7 +272,8 @@ def test_beat_dip_loss_is_zero_on_accents_and_positive_off_them():
 
 def test_beat_guidance_carves_accents_on_the_beats(untrained):
     """On an untrained model's output (no accents of its own), guidance lowers the beat loss."""
-    from kinemo.model.sampler import BEAT_COLUMN, beat_dip_loss
+    from kinemo.data.music import BEAT_COLUMN
+    from kinemo.model.sampler import beat_dip_loss
     m = untrained.model
     L = 40
     mask = torch.zeros(1, L, F.MASK_DIMS, dtype=torch.bool)
@@ -289,7 +290,7 @@ def test_beat_guidance_carves_accents_on_the_beats(untrained):
 
 def _beat_grid_music(L: int, first: int, period: int, dim: int) -> torch.Tensor:
     """Music features ``(1, L, dim)`` holding only a beat grid: beats, phase and tempo columns."""
-    from kinemo.model.sampler import BEAT_COLUMN, PHASE_COLUMNS, TEMPO_COLUMN
+    from kinemo.data.music import BEAT_COLUMN, PHASE_COLUMNS, TEMPO_COLUMN
     t = torch.arange(L, dtype=torch.float32)
     phase = ((t - first) / period) % 1.0
     music = torch.zeros(1, L, dim)

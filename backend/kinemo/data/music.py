@@ -31,6 +31,9 @@ import numpy as np
 from ..errors import UserError
 
 MUSIC_DIM = 37
+BEAT_COLUMN = 1          # the column layout of the table above, for code that reads single channels
+PHASE_COLUMNS = (2, 3)
+TEMPO_COLUMN = 4
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
@@ -279,7 +282,7 @@ def pseudo_music(beat_frames: np.ndarray, frames: int, fps: float = 30.0) -> np.
     bt = bf / fps
     tempo = 60.0 * (len(bt) - 1) / (bt[-1] - bt[0]) if len(bt) >= 2 else 120.0
     phase, local = _beat_grid(bt, times, tempo)
-    out[bf, 1] = 1.0
-    out[:, 2], out[:, 3] = np.sin(2 * np.pi * phase), np.cos(2 * np.pi * phase)
-    out[:, 4] = local / 120.0
+    out[bf, BEAT_COLUMN] = 1.0
+    out[:, PHASE_COLUMNS[0]], out[:, PHASE_COLUMNS[1]] = np.sin(2 * np.pi * phase), np.cos(2 * np.pi * phase)
+    out[:, TEMPO_COLUMN] = local / 120.0
     return out

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.music import BEAT_COLUMN
 from . import metrics as M
 from .baselines import load_model
 from .bench_inbetween import subsample
@@ -49,17 +50,13 @@ def music_beat_frames(music) -> np.ndarray:
     """Frames holding a music beat.
 
     Accepts a :class:`kinemo.data.music.MusicFeatures` (its ``beat_frames``) or the
-    ``(T, M)`` feature matrix, whose beat channel is ``kinemo.data.music.BEAT_COLUMN``
-    when the module defines it and column 1 otherwise (the layout documented in
-    :mod:`kinemo.data.music`: 1 on the frame nearest each tracked beat, else 0).
+    ``(T, M)`` feature matrix, whose beat channel ``kinemo.data.music.BEAT_COLUMN`` is 1 on the frame
+    nearest each tracked beat, else 0.
     """
     if hasattr(music, "beat_frames"):
         return np.asarray(music.beat_frames, int)
     m = np.asarray(getattr(music, "matrix", music))
-    try:
-        from ..data.music import BEAT_COLUMN as col  # type: ignore[attr-defined]
-    except ImportError:
-        col = 1
+    col = BEAT_COLUMN
     if m.ndim != 2 or m.shape[1] <= col:
         raise ValueError(f"music features must be (T, M) with a beat column {col}, got {m.shape}")
     return np.flatnonzero(m[:, col] > 0.5)
@@ -99,8 +96,7 @@ def fit_length(x: np.ndarray, n: int) -> np.ndarray:
 def score_rows(motions: list[np.ndarray], beats: list[np.ndarray], norm: tuple[np.ndarray, np.ndarray]) -> dict:
     """motions: ``(T_i, 24, 3)`` positions; beats: music beat frames to score each against."""
     rest = rest_foot_heights()
-    per = {k: [] for k in ("bas_kinematic", "bas_music", "bas_kinematic_chance", "bas_music_chance", "pfc", "skate",
-                           "jerk")}
+    per = {k: [] for k in FIGURES if k != "diversity"}   # diversity is over the set, not per clip
     feats = []
     for p, b in zip(motions, beats):
         b = b[b < len(p)]

@@ -205,19 +205,12 @@ class Generator:
         if text is not None:
             from .text import embed
             text_emb = torch.from_numpy(embed([text]))
+        if temperature is not None and not 0.0 <= temperature <= 2.0:
+            raise UserError(f"temperature must be in [0, 2]; got {temperature}")
         cfg = self.sampler if steps is None else replace(self.sampler, steps=int(steps))
-        if guidance is not None:
-            cfg = replace(cfg, text_guidance=float(guidance))
-        if beat_guidance is not None:
-            cfg = replace(cfg, beat_guidance=float(beat_guidance))
-        if dynamics_guidance is not None:
-            cfg = replace(cfg, dynamics_guidance=float(dynamics_guidance))
-        if smooth is not None:
-            cfg = replace(cfg, smooth=float(smooth))
-        if temperature is not None:
-            if not 0.0 <= temperature <= 2.0:
-                raise UserError(f"temperature must be in [0, 2]; got {temperature}")
-            cfg = replace(cfg, temperature=float(temperature))
+        given = {"text_guidance": guidance, "beat_guidance": beat_guidance, "dynamics_guidance": dynamics_guidance,
+                 "smooth": smooth, "temperature": temperature}     # per-request settings; None keeps the sampler's
+        cfg = replace(cfg, **{k: float(v) for k, v in given.items() if v is not None})
         if cfg.steps < 1:
             raise UserError("steps must be at least 1")
         T = len(quats)

@@ -16,13 +16,11 @@ from typing import Iterator
 
 import torch
 
+from ..data.music import BEAT_COLUMN, PHASE_COLUMNS, TEMPO_COLUMN
 from .diffusion import ddim_step, sampling_steps
 from .features import FOOT_JOINTS, expand_mask, velocities
 from .motion_model import MotionModel
 
-BEAT_COLUMN = 1   # kinemo.data.music: 1 on beat frames
-PHASE_COLUMNS = (2, 3)   # sin, cos of the beat phase (0 at a beat)
-TEMPO_COLUMN = 4         # local tempo / 120 bpm
 
 
 @dataclass
