@@ -38,10 +38,12 @@ def test_training_logs_learning_and_resumes(tiny_checkpoint, tiny_corpus, tmp_pa
     assert any("val" in r for r in recs)
     ck = checkpoint.read(tiny_checkpoint)
     assert ck["step"] == CONFIGS["tiny"].steps and ck["config"]["model"]["width"] == CONFIGS["tiny"].model.width
-    # resume continues from the saved step with the saved config
+    assert all(r["beat"] > 0 for r in recs if "loss" in r)      # beat grids (songs, pseudo-beats) were on
+    # resume continues from the saved step with the saved config, and overrides reach the windows it draws:
+    # with no music and no pseudo-beats, no window has a beat grid, so the beat term is exactly 0
     from dataclasses import replace
     out = tmp_path / "resumed"
-    more = replace(CONFIGS["tiny"], steps=CONFIGS["tiny"].steps + 10)
+    more = replace(CONFIGS["tiny"], steps=CONFIGS["tiny"].steps + CONFIGS["tiny"].log_every)
     import shutil
     shutil.copy(tiny_checkpoint, tmp_path / "start.pt")
     ck2 = checkpoint.read(tmp_path / "start.pt")
@@ -49,8 +51,12 @@ def test_training_logs_learning_and_resumes(tiny_checkpoint, tiny_corpus, tmp_pa
     import torch
     torch.save(ck2, tmp_path / "start.pt")
     path = train(more, Run(out=out, corpus=corpus_dir(tiny_corpus), cache_dir=tiny_corpus / "text",
-                           resume=tmp_path / "start.pt"), log=lambda s: None)
-    assert checkpoint.read(path)["step"] == more.steps
+                           resume=tmp_path / "start.pt", overrides={"music_drop": 1.0, "pseudo_beats": 0.0}),
+                 log=lambda s: None)
+    resumed = checkpoint.read(path)
+    assert resumed["step"] == more.steps and resumed["config"]["pseudo_beats"] == 0.0
+    recs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["beat"] for r in recs if "loss" in r] == [0.0]
 
 
 def test_inbetween_meets_keys_exactly_and_is_deterministic(gen, walk):

@@ -260,7 +260,7 @@ def _swinging(L: int, dips: list[int]) -> torch.Tensor:
 
 
 def test_beat_dip_loss_is_zero_on_accents_and_positive_off_them():
-    from kinemo.model.sampler import beat_dip_loss
+    from kinemo.model.beats import beat_dip_loss
     L = 80
     pos = _swinging(L, [25, 55])
     on, off = torch.zeros(1, L), torch.zeros(1, L)
@@ -273,7 +273,7 @@ def test_beat_dip_loss_is_zero_on_accents_and_positive_off_them():
 def test_beat_guidance_carves_accents_on_the_beats(untrained):
     """On an untrained model's output (no accents of its own), guidance lowers the beat loss."""
     from kinemo.data.music import BEAT_COLUMN
-    from kinemo.model.sampler import beat_dip_loss
+    from kinemo.model.beats import beat_dip_loss
     m = untrained.model
     L = 40
     mask = torch.zeros(1, L, F.MASK_DIMS, dtype=torch.bool)
@@ -302,7 +302,7 @@ def _beat_grid_music(L: int, first: int, period: int, dim: int) -> torch.Tensor:
 
 
 def test_between_beats_loss_sees_accents_between_the_beats_only():
-    from kinemo.model.sampler import beat_slopes, between_beats_loss
+    from kinemo.model.beats import beat_slopes, between_beats_loss
     L = 80
     slopes = beat_slopes(_beat_grid_music(L, 25, 30, 8))
     assert slopes[0, 30] == 1 and slopes[0, 50] == -1 and slopes[0, 25] == 0 and slopes[0, 40] == 0
@@ -314,7 +314,7 @@ def test_between_beats_loss_sees_accents_between_the_beats_only():
 
 
 def test_smooth_time_keeps_slow_motion_and_removes_frame_noise():
-    from kinemo.model.sampler import smooth_time
+    from kinemo.model.features import smooth_time
     t = torch.arange(60, dtype=torch.float32)
     slow = torch.sin(2 * torch.pi * t / 30)[None, :, None].repeat(2, 1, 3)       # 1 Hz at 30 fps
     noise = 0.1 * (-1.0) ** t[None, :, None]

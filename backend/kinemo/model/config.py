@@ -50,6 +50,8 @@ class TrainConfig:
     # Joint positions in the window frame, root path included, on windows whose root is keyed somewhere: the
     # root is 3 of 147 feature dims, yet its path dominates in-betweening's position error (L2P).
     w_gpos: float = 0.05
+    # The beat objectives on the prediction of windows with a beat grid (train.objective); 0 = off.
+    w_beat: float = 0.0
     t_top: float = 0.2           # share of samples trained at the last step, the one in-betweening samples from
     # In-betweening samples that step at temperature 0, i.e. from x_t = 0, which plain training never shows the
     # network (a 147-d Gaussian draw is nowhere near 0): this share of the last-step samples gets exactly that.

@@ -158,3 +158,19 @@ def observe(x: torch.Tensor, fm: torch.Tensor) -> torch.Tensor:
     both = torch.lerp(vp, vn, w.to(x.dtype))
     out = torch.where(has_p & has_n, both, torch.where(has_p, vp, torch.where(has_n, vn, torch.zeros_like(x))))
     return torch.where(fm, x, out)
+
+
+def _gaussian_kernel(sigma: float) -> torch.Tensor:
+    r = int(3 * sigma)
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * sigma ** 2))
+    return k / k.sum()
+
+
+def smooth_time(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian low-pass along dim 1 (edges repeated): ``(B, L, ...)`` -> same shape."""
+    k = _gaussian_kernel(sigma).to(x)
+    r = len(k) // 2
+    B, L = x.shape[:2]
+    flat = x.reshape(B, L, -1).transpose(1, 2).reshape(-1, 1, L)          # (B * C, 1, L)
+    out = torch.nn.functional.conv1d(torch.nn.functional.pad(flat, (r, r), mode="replicate"), k.view(1, 1, -1))
+    return out.reshape(B, -1, L).transpose(1, 2).reshape(x.shape)

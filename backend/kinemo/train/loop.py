@@ -78,23 +78,26 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     if run.threads:
         torch.set_num_threads(run.threads)
     torch.manual_seed(cfg.seed + rank)
-    corpus = Corpus(run.corpus)
-    windows = Windows(corpus, "train", run.cache_dir, cfg.text_drop, cfg.mirror, cfg.music_drop, cfg.pseudo_beats)
-    val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0, 0.0, 0.0)
-    model = MotionModel(cfg.model)
     step, history = 0, []
     state = None
     if run.resume:
         state = ckpt.read(run.resume)
         cfg = from_dict(state["config"])
-        model = MotionModel(cfg.model)
-        model.load_state_dict(state["model"])
         step, history = state["step"], state["extra"].get("history", [])
+    if run.overrides:
+        cfg = replace(cfg, **run.overrides)
+    # the windows are drawn with the final config: an override of text_drop, music_drop or pseudo_beats
+    # applies to a resumed run too
+    corpus = Corpus(run.corpus)
+    windows = Windows(corpus, "train", run.cache_dir, cfg.text_drop, cfg.mirror, cfg.music_drop, cfg.pseudo_beats)
+    val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0, 0.0, 0.0)
+    model = MotionModel(cfg.model)
+    if state is not None:
+        model.load_state_dict(state["model"])
         log(f"resumed from {run.resume} at step {step}")
     else:
         fit_statistics(model, windows, cfg)
     if run.overrides:
-        cfg = replace(cfg, **run.overrides)
         log(f"config overrides: {run.overrides}")
     model.to(device)
     ema = copy.deepcopy(model).eval()
@@ -196,6 +199,6 @@ def validate(model: MotionModel, val: Windows, cfg: TrainConfig) -> dict[str, fl
         for _ in range(n):
             b = val.sample(32, L, rng, mask_family=fam)
             parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long), clean=clean)
-            for k in ("feat", "pos", "gpos"):
+            for k in ("feat", "pos", "gpos", "beat"):
                 out[f"{name}_{k}"] = out.get(f"{name}_{k}", 0.0) + float(parts[k]) / n
     return {k: round(v, 5) for k, v in out.items()}

@@ -10,7 +10,9 @@ Terms (weights in :class:`~kinemo.model.config.TrainConfig`):
 - ``fkvel``: velocities of the predicted motion itself, so its dynamics match real ones (no jitter);
 - ``gpos``: joint positions in the window frame, root included, only on windows with a keyed root (there the
   root's path is determined by the keys, and it is what in-betweening's position error mostly measures);
-- ``contact``: foot-contact logits; ``skate``: foot speed of the prediction where the real foot is planted.
+- ``contact``: foot-contact logits; ``skate``: foot speed of the prediction where the real foot is planted;
+- ``beat``: on windows with a beat grid (a song's, or the motion's own kinematic beats), the beat objectives of
+  :mod:`kinemo.model.beats` on the prediction, per frame: an accent on every beat, none between.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from ..model.beats import beat_loss
 from ..model.config import TrainConfig
 from ..model.diffusion import q_sample
 from ..model.features import FOOT_JOINTS, anchor_frame, encode, expand_mask, observe, quat_to_matrix, velocities
@@ -86,6 +89,8 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
     foot_v = velocities(foot)[..., [0, 2]].norm(dim=-1)          # horizontal speed (B, L, 4)
     rooted = m[..., 0].any(1).to(pos.dtype)                      # (B,) windows with a keyed root
     gpos = ((pos_hat - pos) / POS_UNIT).pow(2).mean((1, 2, 3))
+    music_on = b.music_on.to(pos.dtype).to(pos.device)
+    beat = beat_loss(pos_hat, b.music.to(pos.device)) / pos.shape[1]
     return {
         "feat": F.mse_loss(x0_hat, x0),
         "vel": F.mse_loss(vel_hat / VEL_UNIT, vel / VEL_UNIT),
@@ -94,6 +99,7 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
         "gpos": (gpos * rooted).sum() / rooted.sum().clamp_min(1.0),
         "contact": F.binary_cross_entropy_with_logits(contact, b.contacts),
         "skate": (foot_v * b.contacts).mean(),
+        "beat": (beat * music_on).sum() / music_on.sum().clamp_min(1.0),
     }
 
 
