@@ -21,5 +21,7 @@ $PY -m kinemo.cli bench dance --model shipped
 $PY -m kinemo.cli bench dance --model shipped@beat_guidance=0 --out docs/benchmarks/dance-no-beat-guidance
 $PY -m kinemo.cli bench dance --model shipped@foot_lock=0 --out docs/benchmarks/dance-no-foot-lock
 $PY -m kinemo.cli bench dance --model shipped@smooth=0 --out docs/benchmarks/dance-no-smooth
+# music under a caption of another kind of motion: do the beats reach motions unlike the paired dances?
+$PY -m kinemo.cli bench dance --model shipped --text "Someone walks forward casually." --out docs/benchmarks/dance-walk
 $PY -m kinemo.cli bench text --model shipped --max-takes ${TAKES:-100}
 $PY -m kinemo.cli bench text --model shipped@smooth=0 --max-takes ${TAKES:-100} --out docs/benchmarks/text-no-smooth

@@ -73,6 +73,23 @@ def test_bench_dance_skips_a_corpus_without_dances(small_corpus, tmp_path, capsy
     assert not (tmp_path / "b").exists()
 
 
+def test_bench_dance_scores_the_model_and_its_text(tiny_corpus, tiny_checkpoint, tmp_path):
+    """The tiny model's dance to its training song, plain and steered by a caption: the caption reaches the
+    model (a different dance) and the report says it was there."""
+    from kinemo.data.cache import corpus_dir
+    res = {}
+    for name, extra in (("plain", []), ("walk", ["--text", "Someone walks forward casually."])):
+        out = tmp_path / name
+        rc = main(["bench", "dance", "--corpus", str(corpus_dir(tiny_corpus)), "--split", "train",
+                   "--model", str(tiny_checkpoint), "--out", str(out), *extra])
+        assert rc == 0
+        res[name] = json.loads((out / "dance.json").read_text())
+    plain, walk = (res[n]["rows"]["model, own music"] for n in ("plain", "walk"))
+    assert plain["clips"] == walk["clips"] == 1
+    assert plain["jerk"] != walk["jerk"]
+    assert "Someone walks" in res["walk"]["model"] and "text" not in res["plain"]["model"]
+
+
 def test_unknown_baseline_is_a_clear_error(small_corpus, tmp_path, capsys):
     rc = main(["bench", "inbetween", "--corpus", str(small_corpus), "--baselines", "cubic", "--out", str(tmp_path)])
     assert rc == 2 and "unknown baseline 'cubic'" in capsys.readouterr().err

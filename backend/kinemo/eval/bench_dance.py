@@ -73,6 +73,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-takes", type=int, default=40, help="dance takes for the model rows, 0 = all (default 40)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
+    p.add_argument("--text", help="a caption every model dance is also steered by (e.g. a walk: do the beats "
+                                  "reach motions unlike the paired dances?)")
     p.add_argument("--device", default="cpu")
     add_output_arguments(p)
 
@@ -176,10 +178,10 @@ def run(args: argparse.Namespace) -> int:
             motions = []
             for k, s in zip(sub, src):
                 mm = fit_length(music_matrix(music[s]), len(real[k]))
-                q, r = gen.dance(mm, **kw)
+                q, r = gen.dance(mm, text=args.text, **kw)
                 motions.append(global_transforms(q, r)[1])
             rows[name] = score_rows(motions, [beats[k] for k in sub], norm)
-        model_note = f"model {args.model}"
+        model_note = f"model {args.model}" + (f", text {args.text!r}" if args.text else "")
     res = {"rows": rows, "sigma_frames": SIGMA, "split": args.split, "dances": len(dances), "model": model_note,
            "wall_s": time.time() - t0}
     print(f"kinemo bench dance: {len(dances)} dance takes ({args.split}); {model_note}")
