@@ -22,8 +22,8 @@ standardised by the real dances' mean and std as Bailando does); foot skating
 (m/s, feet in contact by height); jerk (mean over frames and joints, m/s^3: frame-to-frame
 jitter, and legs torn by the foot lock).
 
-Music beats come from the features' beat channel: see :func:`music_beat_frames`,
-the only place that knows the feature layout.
+Music beats come from the features' beat channel (``kinemo.data.music.BEAT_COLUMN``): see
+:func:`music_beat_frames`.
 """
 from __future__ import annotations
 
@@ -56,10 +56,9 @@ def music_beat_frames(music) -> np.ndarray:
     if hasattr(music, "beat_frames"):
         return np.asarray(music.beat_frames, int)
     m = np.asarray(getattr(music, "matrix", music))
-    col = BEAT_COLUMN
-    if m.ndim != 2 or m.shape[1] <= col:
-        raise ValueError(f"music features must be (T, M) with a beat column {col}, got {m.shape}")
-    return np.flatnonzero(m[:, col] > 0.5)
+    if m.ndim != 2 or m.shape[1] <= BEAT_COLUMN:
+        raise ValueError(f"music features must be (T, M) with a beat column {BEAT_COLUMN}, got {m.shape}")
+    return np.flatnonzero(m[:, BEAT_COLUMN] > 0.5)
 
 
 def music_matrix(music) -> np.ndarray:

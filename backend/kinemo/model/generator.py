@@ -121,7 +121,8 @@ class Generator:
         steps = self.sampler.inbetween_steps if steps is None else steps
         return self._run(quats, root, mask, text, None, seed, steps, progress, cancelled,
                          temperature=_pick(temperature, "inbetween"),
-                         dynamics_guidance=self.sampler.inbetween_dynamics_guidance, smooth=self.sampler.inbetween_smooth)
+                         dynamics_guidance=self.sampler.inbetween_dynamics_guidance,
+                         smooth=self.sampler.inbetween_smooth)
 
     def generate(self, text: str, frames: int, *, seed: int = 0, steps: int | None = None,
                  guidance: float | None = None, temperature: float | None = None, progress: Progress | None = None,
