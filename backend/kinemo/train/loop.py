@@ -21,7 +21,7 @@ from ..model.config import TrainConfig, from_dict
 from ..model.features import velocities
 from ..model.motion_model import MotionModel
 from . import checkpoint as ckpt
-from .data import Windows
+from .data import Batch, Windows
 from .objective import batch_features, losses, total
 
 
@@ -133,7 +133,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     while step < cfg.steps:
         L = int(rng.integers(cfg.min_frames, longest + 1))
         b = windows.sample(cfg.batch, L, rng)
-        b = type(b)(*(x.to(device) for x in vars(b).values()))
+        b = to_device(b, device)
         frac = (time.time() - t0) / (run.max_minutes * 60) if run.max_minutes else 0.0
         if world > 1:   # every rank follows rank 0's clock, so learning rates and the stop step agree
             f = torch.tensor([frac], device=device)
@@ -184,6 +184,10 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
 
 
 @torch.no_grad()
+def to_device(b: Batch, device: torch.device) -> Batch:
+    return type(b)(*(x.to(device) for x in vars(b).values()))
+
+
 def validate(model: MotionModel, val: Windows, cfg: TrainConfig) -> dict[str, float]:
     """Losses on fixed validation windows at fixed noise levels (comparable across steps and runs)."""
     rng = np.random.default_rng(7)
@@ -197,7 +201,7 @@ def validate(model: MotionModel, val: Windows, cfg: TrainConfig) -> dict[str, fl
     for fam, step, name, clean in (("inbetween", T // 2, "inbetween", False), ("free", T // 2, "free", False),
                                    ("inbetween", T - 1, "ib_top", False), ("inbetween", T - 1, "ib_zero", True)):
         for _ in range(n):
-            b = val.sample(32, L, rng, mask_family=fam)
+            b = to_device(val.sample(32, L, rng, mask_family=fam), next(model.parameters()).device)
             parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long), clean=clean)
             for k in ("feat", "pos", "gpos", "beat"):
                 out[f"{name}_{k}"] = out.get(f"{name}_{k}", 0.0) + float(parts[k]) / n

@@ -89,8 +89,8 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
     foot_v = velocities(foot)[..., [0, 2]].norm(dim=-1)          # horizontal speed (B, L, 4)
     rooted = m[..., 0].any(1).to(pos.dtype)                      # (B,) windows with a keyed root
     gpos = ((pos_hat - pos) / POS_UNIT).pow(2).mean((1, 2, 3))
-    music_on = b.music_on.to(pos.dtype).to(pos.device)
-    beat = beat_loss(pos_hat, b.music.to(pos.device)) / pos.shape[1]
+    music_on = b.music_on.to(pos.dtype)
+    beat = beat_loss(pos_hat, b.music) / pos.shape[1]
     return {
         "feat": F.mse_loss(x0_hat, x0),
         "vel": F.mse_loss(vel_hat / VEL_UNIT, vel / VEL_UNIT),
