@@ -50,13 +50,23 @@ def test_training_logs_learning_and_resumes(tiny_checkpoint, tiny_corpus, tmp_pa
     ck2["config"]["steps"] = more.steps
     import torch
     torch.save(ck2, tmp_path / "start.pt")
+    lines: list[str] = []
     path = train(more, Run(out=out, corpus=corpus_dir(tiny_corpus), cache_dir=tiny_corpus / "text",
-                           resume=tmp_path / "start.pt", overrides={"music_drop": 1.0, "pseudo_beats": 0.0}),
-                 log=lambda s: None)
+                           resume=tmp_path / "start.pt", overrides={"songs": 0, "pseudo_beats": 0.0},
+                           forget_music=True), log=lines.append)
     resumed = checkpoint.read(path)
     assert resumed["step"] == more.steps and resumed["config"]["pseudo_beats"] == 0.0
+    assert any("(0 with music)" in s for s in lines)                 # songs=0: the dance's song is withheld
     recs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["beat"] for r in recs if "loss" in r] == [0.0]
+    # forget_music zeroed the music weights and their Adam moments; with no music since, nothing moved them
+    from kinemo.model.network import Denoiser
+    from kinemo.model.config import ModelConfig
+    cols = Denoiser(ModelConfig(**ck["config"]["model"])).music_columns()
+    for weights in ("model", "ema"):
+        w = resumed[weights]["denoiser.frame_in.weight"]
+        assert torch.all(w[:, cols] == 0) and torch.any(w[:, :cols.start] != 0)
+    assert torch.any(ck["ema"]["denoiser.frame_in.weight"][:, cols] != 0)   # there was something to forget
 
 
 def test_inbetween_meets_keys_exactly_and_is_deterministic(gen, walk):

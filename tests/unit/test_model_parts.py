@@ -333,3 +333,11 @@ def test_sampler_smoothing_lowers_jerk(untrained):
         pos = m.kin(m.denorm(x0))
         jerk.append(float((pos[:, 3:] - 3 * pos[:, 2:-1] + 3 * pos[:, 1:-2] - pos[:, :-3]).norm(dim=-1).mean()))
     assert jerk[1] < 0.5 * jerk[0], jerk
+
+
+def test_spread_keeps_songs_across_the_list():
+    """The scarce-song ablation keeps songs evenly spaced through the id-sorted takes, not the first ones."""
+    from kinemo.train.data import _spread
+    assert _spread(list("abcdefghij"), 3) == {"a", "e", "j"}
+    assert _spread(list("abc"), -1) == _spread(list("abc"), 5) == {"a", "b", "c"}
+    assert _spread(list("abc"), 0) == set()

@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="set a training field, also on a resumed run (e.g. --set w_gpos=0.1 --set steps=30000)")
+    p.add_argument("--forget-music", action="store_true",
+                   help="with --resume: zero the music input first (ablations of how music is taught)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
 
@@ -32,10 +34,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--steps must be at least 1")
         cfg = replace(cfg, steps=args.steps)
     overrides = parse_overrides(args.overrides)
+    if args.forget_music and not args.resume:
+        raise UserError("--forget-music needs --resume (a new run has heard no music to forget)")
     root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
     path = train(cfg, Run(out=args.out, corpus=corpus_dir(root), cache_dir=root / "text", resume=args.resume,
                           max_minutes=args.max_minutes, threads=args.threads,
-                          overrides=overrides))
+                          overrides=overrides, forget_music=args.forget_music))
     print(f"checkpoint: {path}")
     return 0
 

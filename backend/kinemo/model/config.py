@@ -37,6 +37,10 @@ class TrainConfig:
     text_drop: float = 0.25      # classifier-free guidance: share of samples trained without text
     music_drop: float = 0.25     # share of dance windows trained without their music
     pseudo_beats: float = 0.5    # share of windows without music that get their own kinematic beats as a beat grid
+    # How many dance takes keep their song (N spread evenly through the takes sorted by id; -1: all). The others
+    # are trained as motion without music, pseudo-beats included: the scarce-song ablation
+    # (docs/benchmarks/beat-training).
+    songs: int = -1
     mirror: float = 0.5          # share of windows mirrored left/right (labels fixed too)
     # loss weights
     w_feat: float = 1.0

@@ -51,6 +51,11 @@ class Denoiser(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
+    def music_columns(self) -> slice:
+        """The columns of ``frame_in.weight`` that read the music features and the music-on flag."""
+        n = self.cfg.music_dim + 1 if self.cfg.music_dim else 0
+        return slice(self.frame_in.in_features - n, self.frame_in.in_features)
+
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, obs: torch.Tensor, mask: torch.Tensor,
                 text: torch.Tensor | None = None, text_on: torch.Tensor | None = None,
                 music: torch.Tensor | None = None, music_on: torch.Tensor | None = None) -> torch.Tensor:

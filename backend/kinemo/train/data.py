@@ -38,7 +38,7 @@ class Windows:
     """Random training windows of one split."""
 
     def __init__(self, corpus: Corpus, split: str, cache_dir, text_drop: float = 0.25, mirror: float = 0.5,
-                 music_drop: float = 0.25, pseudo_beats: float = 0.5):
+                 music_drop: float = 0.25, pseudo_beats: float = 0.5, songs: int = -1):
         self.ids = corpus.split(split)
         if not self.ids:
             raise ValueError(f"the corpus has no takes in split {split!r}")
@@ -61,11 +61,13 @@ class Windows:
         # per frame: the song where there is one, else a beat grid from the take's own kinematic beats
         self.music = np.zeros((len(self.quats), MUSIC_DIM), np.float32)
         self.has_music = np.zeros(len(takes), bool)
-        for k, (i, t) in enumerate(zip(self.ids, takes)):
+        songs_of = {k: corpus.music(i) for k, i in enumerate(self.ids)}
+        song_takes = [k for k, _ in sorted(enumerate(takes), key=lambda e: e[1]["id"]) if songs_of[k] is not None]
+        keep = _spread(song_takes, songs)
+        for k, t in enumerate(takes):
             s0 = t["start"] - lo
-            song = corpus.music(i)
-            if song is not None:
-                self.music[s0:s0 + t["frames"]] = song
+            if k in keep:
+                self.music[s0:s0 + t["frames"]] = songs_of[k]
                 self.has_music[k] = True
             else:
                 pos = np.asarray(corpus.positions[t["start"]:t["start"] + t["frames"]])
@@ -103,3 +105,11 @@ class Windows:
         return Batch(torch.from_numpy(q), torch.from_numpy(r), torch.from_numpy(c), torch.from_numpy(masks),
                      torch.from_numpy(anchor), torch.from_numpy(text), torch.from_numpy(on),
                      torch.from_numpy(random_yaw), torch.from_numpy(music), torch.from_numpy(music_on))
+
+
+def _spread(items: list, n: int) -> set:
+    """``n`` of ``items`` evenly spaced through the list (all of them when ``n`` is negative or too large): take ids
+    sort by dance style, so the first ``n`` would all be one style."""
+    if n < 0 or n >= len(items):
+        return set(items)
+    return {items[i] for i in np.unique(np.round(np.linspace(0, len(items) - 1, n)).astype(int))} if n else set()

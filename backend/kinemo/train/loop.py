@@ -34,6 +34,7 @@ class Run:
     max_minutes: float | None = None   # stop (with a checkpoint) after this much wall time
     threads: int | None = None
     overrides: dict | None = None      # training fields set on top of the config (a resumed one's included)
+    forget_music: bool = False         # a resumed run starts with its music input zeroed, as if it never heard any
 
 
 def _lr(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
@@ -89,7 +90,8 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     # the windows are drawn with the final config: an override of text_drop, music_drop or pseudo_beats
     # applies to a resumed run too
     corpus = Corpus(run.corpus)
-    windows = Windows(corpus, "train", run.cache_dir, cfg.text_drop, cfg.mirror, cfg.music_drop, cfg.pseudo_beats)
+    windows = Windows(corpus, "train", run.cache_dir, cfg.text_drop, cfg.mirror, cfg.music_drop, cfg.pseudo_beats,
+                      cfg.songs)
     val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0, 0.0, 0.0)
     model = MotionModel(cfg.model)
     if state is not None:
@@ -115,6 +117,9 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
     if state is not None and state.get("opt"):
         opt.load_state_dict(state["opt"])
+    if run.forget_music:
+        forget_music(model, ema, opt)
+        log("music input zeroed: the network starts as if it had never heard music")
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f} M parameters, {len(windows.ids)} training takes "
         f"({int(windows.has_music.sum())} with music), device {device}, world {world}")
@@ -184,6 +189,19 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
 
 
 @torch.no_grad()
+@torch.no_grad()
+def forget_music(model: MotionModel, ema: MotionModel, opt: torch.optim.Optimizer) -> None:
+    """Zero the weights that read music (raw and EMA) and their optimiser moments: what the network knows about
+    motion stays, what it learnt from music (or pseudo-beat grids) goes, so ablations of how music is taught start
+    level."""
+    cols = model.denoiser.music_columns()
+    for m in (model, ema):
+        m.denoiser.frame_in.weight[:, cols] = 0
+    for v in opt.state.get(model.denoiser.frame_in.weight, {}).values():
+        if torch.is_tensor(v) and v.ndim == 2:
+            v[:, cols] = 0
+
+
 def to_device(b: Batch, device: torch.device) -> Batch:
     return type(b)(*(x.to(device) for x in vars(b).values()))
 
