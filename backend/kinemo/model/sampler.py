@@ -50,9 +50,12 @@ class SamplerConfig:
     skate_weight: float = 1.0
     # share of the missing beat accents carved per iteration (0 = off); only music requests use it. Chosen on
     # the val dances (3 songs, step-20,500 model, smooth 1): BAS 0.419 vs chance 0.241 at weight 1.0 with 3
-    # iterations, 0.360 vs 0.220 with 2, 0.322 vs 0.213 with 1; weight 1.5 with 2: 0.411 vs 0.243.
+    # iterations, 0.360 vs 0.220 with 2, 0.322 vs 0.213 with 1; weight 1.5 with 2: 0.411 vs 0.243. The
+    # step-23,000 model learnt the beats in training (w_beat), so fewer iterations lose little: 0.572 vs 0.301
+    # with 3, 0.549 vs 0.292 with 2, 0.520 vs 0.288 with 1. Each iteration costs ~1 s of a 60 s dance on 2
+    # cores (3 iterations measured 9.5-10.8 s, over the 10 s target's margin): 2.
     beat_guidance: float = 1.0
-    beat_iters: int = 3
+    beat_iters: int = 2
     # weight of the between-beats term: the speed rises after each beat and falls into the next, so the only
     # accents left are on the beats (without it the model's own accents between beats survive guidance).
     # Val dances (3 songs, step-20,500 model, 1 iteration, no smoothing): BAS 0.455 vs chance 0.258 at 1.0,
