@@ -112,4 +112,6 @@ def _spread(items: list, n: int) -> set:
     sort by dance style, so the first ``n`` would all be one style."""
     if n < 0 or n >= len(items):
         return set(items)
-    return {items[i] for i in np.unique(np.round(np.linspace(0, len(items) - 1, n)).astype(int))} if n else set()
+    if n == 0:
+        return set()
+    return {items[i] for i in np.unique(np.round(np.linspace(0, len(items) - 1, n)).astype(int))}

@@ -87,7 +87,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         step, history = state["step"], state["extra"].get("history", [])
     if run.overrides:
         cfg = replace(cfg, **run.overrides)
-    # the windows are drawn with the final config: an override of text_drop, music_drop or pseudo_beats
+    # the windows are drawn with the final config: an override of text_drop, music_drop, pseudo_beats or songs
     # applies to a resumed run too
     corpus = Corpus(run.corpus)
     windows = Windows(corpus, "train", run.cache_dir, cfg.text_drop, cfg.mirror, cfg.music_drop, cfg.pseudo_beats,
@@ -189,7 +189,6 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
 
 
 @torch.no_grad()
-@torch.no_grad()
 def forget_music(model: MotionModel, ema: MotionModel, opt: torch.optim.Optimizer) -> None:
     """Zero the weights that read music (raw and EMA) and their optimiser moments: what the network knows about
     motion stays, what it learnt from music (or pseudo-beat grids) goes, so ablations of how music is taught start
@@ -202,6 +201,7 @@ def forget_music(model: MotionModel, ema: MotionModel, opt: torch.optim.Optimize
             v[:, cols] = 0
 
 
+@torch.no_grad()
 def to_device(b: Batch, device: torch.device) -> Batch:
     return type(b)(*(x.to(device) for x in vars(b).values()))
 
