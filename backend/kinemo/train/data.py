@@ -62,8 +62,8 @@ class Windows:
         self.music = np.zeros((len(self.quats), MUSIC_DIM), np.float32)
         self.has_music = np.zeros(len(takes), bool)
         songs_of = {k: corpus.music(i) for k, i in enumerate(self.ids)}
-        song_takes = [k for k, _ in sorted(enumerate(takes), key=lambda e: e[1]["id"]) if songs_of[k] is not None]
-        keep = _spread(song_takes, songs)
+        keep = _spread(sorted((k for k, song in songs_of.items() if song is not None), key=lambda k: takes[k]["id"]),
+                       songs)
         for k, t in enumerate(takes):
             s0 = t["start"] - lo
             if k in keep:
