@@ -114,7 +114,24 @@ def test_spread_correction_meets_keys_and_fades():
     c = spread_correction(delta, keyed, radius=8)
     assert c[5, 0] == 1.0 and c[40, 0] == -2.0 and c[30, 1] == 0.5
     assert c[59, 0] == 0 and c[0:21, 1].max() == 0 and c[39:, 1].max() == 0   # beyond the radius: untouched
-    assert np.abs(np.diff(c, axis=0)).max() <= 1.5 * 2.0 / 8 + 1e-9   # no step: smoothstep slope * delta / radius
+    # no step: about the smoothstep's steepest slope * delta / radius (0.375)
+    assert np.abs(np.diff(c, axis=0)).max() <= 0.4
+
+
+def test_spread_correction_leaves_a_run_of_keys_with_its_slope():
+    """A context of consecutive keys whose difference drifts: the correction carries the drift's velocity past
+    the last key (no velocity jump at the seam), then fades to zero with zero slope."""
+    L = 40
+    keyed = np.zeros((L, 1), bool)
+    keyed[:10] = True
+    delta = 0.1 * np.arange(L, dtype=float)[:, None]
+    c = spread_correction(delta, keyed, radius=8)[:, 0]
+    v = np.diff(c)
+    assert abs(v[8] - 0.1) < 1e-12 and v[9] > 0.03       # frame 9 -> 10 still moves with the run (a flat fade: -0.04)
+    assert np.abs(np.diff(v[8:])).max() < 0.11           # no velocity jump (a flat fade: 0.14 at the seam)
+    assert c[17:].max() == 0                             # gone within the radius
+    lone = spread_correction(delta, np.eye(L, 1, k=-9, dtype=bool), radius=8)[:, 0]
+    assert lone[8] == lone[10]                           # a lone key has no slope to carry: symmetric fade
 
 
 def test_windows_cover_with_overlap():
