@@ -160,3 +160,37 @@ def test_tiny_motions_pass_through(T):
     q = np.tile([1.0, 0, 0, 0], (T, 24, 1))
     out = plant_feet(skel.parents, skel.offsets, q, np.zeros((T, 3)), _rest_heights(skel), FPS)
     assert out.shape == q.shape
+
+
+def test_a_straight_leg_is_not_bent_at_the_first_touched_frame():
+    """Straight legs (the SMPL rest pose) with the pelvis drifting 0.3 m/s over planted feet: the lock may tilt
+    a straight leg but must not bend it the moment a shift appears (that moved the knee 4 cm in one frame)."""
+    skel = smpl_skeleton()
+    T = 40
+    q = np.tile([1.0, 0, 0, 0], (T, 24, 1))
+    root = np.zeros((T, 3))
+    root[:, 1] = _rest_heights(skel)[0] - clip_positions(skel, q, root)[0, ANKLES, 1].min()
+    root[:, 2] = 0.01 * np.arange(T)
+    out = plant_feet(skel.parents, skel.offsets, q, root, _rest_heights(skel), FPS)
+    p0, p1 = clip_positions(skel, q, root), clip_positions(skel, out, root)
+    ankle = np.linalg.norm(p1[:, ANKLES] - p0[:, ANKLES], axis=-1)
+    knee = np.linalg.norm(p1[:, KNEES] - p0[:, KNEES], axis=-1)
+    assert ankle.max() > 0.05, "the feet are held back"
+    assert (knee[1] <= ankle[1]).all(), "the knee moves less than the foot it follows (bent: 3.5 cm for 1 cm)"
+    assert np.abs(np.diff(knee, axis=0)).max() < 0.01
+
+
+def test_a_stance_after_keyed_frames_eases_in_away_from_them():
+    """A stance that starts two frames after a keyed context and contains a keyed frame later (in-betweening's
+    target) is pinned through that key, but its shift must not ease in across the context's seam."""
+    T = 40
+    ankle = np.zeros((T, 3))
+    ankle[:, 0] = np.linspace(0, 0.3, T)
+    contact = np.zeros((T, 2), bool)
+    contact[12:] = True
+    locked = np.zeros(T, bool)
+    locked[:10] = locked[39] = True
+    shift = np.linalg.norm(leg_shift(ankle, ankle + [0, -0.07, 0.12], contact, locked, FootLockConfig()), axis=-1)
+    assert shift[:10].max() == 0 and shift[39] == 0
+    assert shift[10] < 0.01 and np.abs(np.diff(shift)).max() < 0.04, "no jump after the last keyed frame (was 8 cm)"
+    assert shift.max() > 0.05, "the stance is still pinned"

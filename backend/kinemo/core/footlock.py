@@ -107,11 +107,13 @@ def leg_shift(ankle: np.ndarray, toe: np.ndarray, contact: np.ndarray, locked: n
     T = len(ankle)
     num, den = np.zeros((T, 3)), np.zeros(T)
     t = np.arange(T)
-    # a stance without keys of its own eases out before reaching a keyed frame, so those stay exact
-    near_key = np.ones(T)
-    if locked.any():
-        near_key = _smooth(np.abs(t[:, None] - np.flatnonzero(locked)[None]).min(1) / cfg.key_radius)
     for s, e in stances(contact.any(1), cfg):
+        # the lock eases out before reaching a keyed frame outside the stance, so those stay exact and are
+        # approached without a pop (a stance starting just after a keyed context would otherwise ease its
+        # shift in across the seam)
+        outside = np.flatnonzero(locked & ((t < s) | (t >= e)))
+        near_key = (_smooth(np.abs(t[:, None] - outside[None]).min(1) / cfg.key_radius) if len(outside)
+                    else np.ones(T))
         on_toe = contact[s:e, 1] & ~contact[s:e, 0]          # heel off: the toe is what stands
         ref = np.where(on_toe[:, None], toe[s:e], ankle[s:e])
         keys = np.flatnonzero(locked[s:e])
@@ -126,8 +128,7 @@ def leg_shift(ankle: np.ndarray, toe: np.ndarray, contact: np.ndarray, locked: n
         # full weight inside the stance, easing out over `blend` frames on either side with the edge's shift
         w = np.where(t < s, 1 - _smooth((s - t) / (cfg.blend + 1)),
                      np.where(t >= e, 1 - _smooth((t - e + 1) / (cfg.blend + 1)), 1.0))
-        if not len(keys):
-            w = w * near_key
+        w = w * near_key
         full = shift[np.clip(t - s, 0, e - s - 1)]
         num += w[:, None] * full
         den += w
@@ -175,10 +176,13 @@ def plant_feet(parents: np.ndarray, offsets: np.ndarray, quats: np.ndarray, root
         p = pos[moved]
         length = np.linalg.norm(p[:, knee] - p[:, hip], axis=-1) + np.linalg.norm(p[:, ankle] - p[:, knee], axis=-1)
         # a target near full reach is approached softly; the soft zone starts no nearer than the leg already
-        # reaches, so a vanishing shift leaves the leg as it was
-        start = np.clip(np.linalg.norm(p[:, ankle] - p[:, hip], axis=-1) / length, 0.95, REACH - 1e-3)
-        target = soft_reach(p[:, hip], p[:, ankle] + shift[moved], length, start=start, limit=REACH)
-        dq_hip, dq_knee = two_bone(p[:, hip], p[:, knee], p[:, ankle], target)
+        # reaches, and a leg already straighter than REACH may stay so, so a vanishing shift leaves the leg as it
+        # was (bending a straight leg to REACH at the first touched frame moved its knee 4 cm: a pop)
+        ext = np.linalg.norm(p[:, ankle] - p[:, hip], axis=-1) / length
+        limit = np.maximum(REACH, ext)
+        start = np.clip(ext, 0.95, limit - 1e-3)
+        target = soft_reach(p[:, hip], p[:, ankle] + shift[moved], length, start=start, limit=limit)
+        dq_hip, dq_knee = two_bone(p[:, hip], p[:, knee], p[:, ankle], target, reach=np.maximum(0.999, limit))
         g_hip = R.quat_mul(dq_hip, grot[moved, hip])
         g_knee = R.quat_mul(dq_knee, grot[moved, knee])
         quats[moved, hip] = R.quat_mul(R.quat_conjugate(grot[moved, parents[hip]]), g_hip)

@@ -19,7 +19,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def two_bone(a: np.ndarray, b: np.ndarray, c: np.ndarray, target: np.ndarray,
-             reach: float = 0.999) -> tuple[np.ndarray, np.ndarray]:
+             reach: float | np.ndarray = 0.999) -> tuple[np.ndarray, np.ndarray]:
     """World rotations that bring the chain's end ``c`` onto ``target``.
 
     a, b, c: ``(..., 3)`` positions of the root, middle and end joints; target ``(..., 3)``.
