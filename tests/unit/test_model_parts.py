@@ -35,6 +35,48 @@ def test_torch_rotations_match_the_core():
     np.testing.assert_allclose(F.sixd_to_matrix(torch.tensor(d6)).numpy(), R.sixd_to_matrix(d6), atol=1e-6)
 
 
+def test_matrix_to_quat_inverts_quat_to_matrix_also_at_half_turns():
+    q = torch.cat([torch.randn(200, 4), torch.tensor([[0.0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1], [1, 0, 0, 0]])])
+    q = q / q.norm(dim=-1, keepdim=True)
+    back = F.matrix_to_quat(F.quat_to_matrix(q))
+    assert torch.allclose(back * torch.sign((back * q).sum(-1, keepdim=True)), q, atol=1e-5)
+
+
+def _yaw_window(degrees: list[float | None]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw features (1, L, D) whose pelvis turns about Y by the given angles (None: unkeyed) and their mask."""
+    L = len(degrees)
+    q = np.tile([1.0, 0, 0, 0], (L, F.J, 1))
+    for t, d in enumerate(degrees):
+        if d is not None:
+            q[t, 0] = R.axis_angle_to_quat(np.array([0, np.radians(d), 0]))
+    rot = F.quat_to_matrix(torch.tensor(q, dtype=torch.float32))[None]
+    x = torch.cat([torch.zeros(1, L, 3), F.matrix_to_sixd(rot).flatten(2)], -1)
+    m = torch.zeros(1, L, F.MASK_DIMS, dtype=torch.bool)
+    m[0, [t for t, d in enumerate(degrees) if d is not None]] = True
+    return x, F.expand_mask(m)
+
+
+def _pelvis_yaw(x: torch.Tensor) -> np.ndarray:
+    """Unwrapped yaw (degrees) of the pelvis rotation decoded from 6D features ``(1, L, D)``."""
+    return np.degrees(np.unwrap(F.heading(F.sixd_to_matrix(x[0, :, 3:9])).numpy()))
+
+
+def test_slerp_turns_keeps_a_half_turn_valid_and_going_the_way_it_began():
+    """Keys 170 degrees apart: linear 6D interpolation shrinks to a near-degenerate frame mid-gap; the spherical
+    one turns steadily. With a context already turning the other way, the turn continues that way round."""
+    mean, std = torch.zeros(F.D), torch.ones(F.D)
+    x, fm = _yaw_window([0.0] + [None] * 9 + [170.0])
+    lin = F.observe(x, fm)
+    assert lin[0, 5, 3:6].norm() < 0.1                                   # the linear path's degenerate frame
+    yaw = _pelvis_yaw(F.slerp_turns(lin, x, fm, mean, std))
+    assert np.allclose(np.diff(yaw), 17.0, atol=1e-3)                    # 170 degrees in ten equal steps
+    x, fm = _yaw_window([20.0, 10.0, 0.0] + [None] * 9 + [170.0])        # the context turns clockwise ...
+    yaw = _pelvis_yaw(F.slerp_turns(F.observe(x, fm), x, fm, mean, std))
+    assert np.allclose(np.diff(yaw[2:]), -19.0, atol=1e-3)               # ... so on, 190 degrees, not back 170
+    x, fm = _yaw_window([0.0] + [None] * 9 + [60.0])                     # a small turn: left as it was
+    assert torch.equal(F.slerp_turns(F.observe(x, fm), x, fm, mean, std), F.observe(x, fm))
+
+
 def test_encode_decode_round_trip_and_anchor_is_canonical():
     q, root = random_motion(np.random.default_rng(1))
     rot = F.quat_to_matrix(q)

@@ -20,7 +20,8 @@ from ..core import rotations as R
 from ..core.footlock import plant_feet
 from ..core.smpl import smpl_skeleton
 from ..errors import UserError
-from .features import FOOT_JOINTS, J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, observe, quat_to_matrix
+from .features import (FOOT_JOINTS, J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, observe, quat_to_matrix,
+                       slerp_turns)
 from .keys import spread_correction
 from .sampler import Conditions, SamplerConfig, sample
 
@@ -259,6 +260,8 @@ class Generator:
         feats = encode(rot, r, yaw, origin)
         fm = expand_mask(m)
         obs = observe(model.norm(feats), fm)
+        if cfg.slerp_turns:
+            obs = slerp_turns(obs, feats, fm, model.feat_mean, model.feat_std)
         cond = Conditions(obs, m, None if text_emb is None else text_emb.to(dev),
                           None if music is None else music.to(dev))
         last = None

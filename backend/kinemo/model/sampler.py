@@ -62,6 +62,9 @@ class SamplerConfig:
     # 0.436 vs 0.290 at 0.
     beat_between: float = 1.0
     foot_lock: bool = True             # contact-aware clean-up of the result (kinemo.core.footlock)
+    # keys turning a joint by more than 90 degrees are interpolated along the sphere for the network
+    # (features.slerp_turns); off: the linear 6D interpolation the shipped weights were trained on throughout
+    slerp_turns: bool = True
     # frames: Gaussian low-pass of each step's x0 prediction, after guidance (0 = off). The network leaves
     # frame-to-frame noise in its samples: val dances' mean joint jerk 700 m/s^3 without, 71 at 1 frame (real
     # dances 67), text 1047 -> 56 (real val motion 86); at 1.5 frames 38 and 30, smoother than real. Applied

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from ..model.beats import beat_loss
 from ..model.config import TrainConfig
 from ..model.diffusion import q_sample
-from ..model.features import FOOT_JOINTS, anchor_frame, encode, expand_mask, observe, quat_to_matrix, velocities
+from ..model.features import (FOOT_JOINTS, anchor_frame, encode, expand_mask, observe, quat_to_matrix, slerp_turns,
+                              velocities)
 from ..model.motion_model import MotionModel
 from .data import Batch
 
@@ -80,7 +81,8 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
     noise = torch.where(quiet.view(-1, 1, 1).to(x0.device), 0.0, noise)
     x_t = q_sample(x0, t, noise, model.alpha_bar)
     m = b.mask
-    obs = observe(x0, expand_mask(m))
+    fm = expand_mask(m)
+    obs = slerp_turns(observe(x0, fm), feats, fm, model.feat_mean, model.feat_std)
     with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and bf16_helps(x0.device)):
         x0_hat, vel_hat, contact = (net or model)(x_t, t, obs, m, b.text, b.text_on, b.music, b.music_on)
     pos_hat = model.kin(model.denorm(x0_hat))
