@@ -36,7 +36,8 @@ def key_slopes(delta: np.ndarray, keyed: np.ndarray) -> tuple[np.ndarray, np.nda
     return back, fwd
 
 
-def spread_correction(delta: np.ndarray, keyed: np.ndarray, radius: float = 8.0) -> np.ndarray:
+def spread_correction(delta: np.ndarray, keyed: np.ndarray, radius: float = 8.0, runs: np.ndarray | None = None
+                      ) -> np.ndarray:
     """Correction for every frame from per-key differences.
 
     delta ``(L, C)``: key minus prediction (used where ``keyed``); keyed ``(L, C)`` bool.
@@ -46,6 +47,7 @@ def spread_correction(delta: np.ndarray, keyed: np.ndarray, radius: float = 8.0)
     difference fading smoothly to zero over ``radius`` frames. Where keys come in runs (a context of
     consecutive keyed frames), the correction leaves the run with the run's own slope, so the velocity does
     not jump at the seam (a fade that starts flat would halt the run's drift there: a pop in jerk).
+    runs ``(L, C)`` bool or None: the keys whose runs carry their slope (None: all).
     """
     L, C = delta.shape
     t = np.arange(L, dtype=np.float64)[:, None]
@@ -55,7 +57,7 @@ def spread_correction(delta: np.ndarray, keyed: np.ndarray, radius: float = 8.0)
     nxt = np.minimum.accumulate(nxt, axis=0)[::-1]                               # first key at or after t
     has_p, has_n = prev >= 0, nxt < L
     cols = np.arange(C)[None]
-    back, fwd = key_slopes(delta, keyed)
+    back, fwd = key_slopes(delta, keyed if runs is None else keyed & runs)
     pi, ni = np.clip(prev, 0, L - 1), np.clip(nxt, 0, L - 1)
     dp = np.where(has_p, delta[pi, cols], 0.0)
     dn = np.where(has_n, delta[ni, cols], 0.0)
