@@ -139,6 +139,16 @@ def velocities(pos: torch.Tensor, fps: float = 30.0) -> torch.Tensor:
     return torch.cat([v, v[:, -1:]], 1)
 
 
+def key_brackets(keyed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For a key mask ``(B, L, ...)`` bool, per entry: its frame index, the last keyed frame at or before it
+    (-1 if none) and the first at or after it (L if none), each ``(B, L, ...)`` long."""
+    L = keyed.shape[1]
+    t = torch.arange(L, device=keyed.device).view((1, L) + (1,) * (keyed.dim() - 2)).expand(keyed.shape)
+    prev = torch.where(keyed, t, torch.full_like(t, -1)).cummax(1).values
+    nxt = torch.where(keyed, t, torch.full_like(t, L)).flip(1).cummin(1).values.flip(1)
+    return t, prev, nxt
+
+
 def observe(x: torch.Tensor, fm: torch.Tensor) -> torch.Tensor:
     """What the network sees of the keys: keyed features as they are, every unkeyed frame filled by linear
     interpolation of its own feature between the nearest keys (held before the first and after the last;
@@ -147,10 +157,8 @@ def observe(x: torch.Tensor, fm: torch.Tensor) -> torch.Tensor:
 
     x ``(B, L, D)`` features (normalised), fm ``(B, L, D)`` bool feature mask -> ``(B, L, D)``.
     """
-    B, L, Dm = x.shape
-    t = torch.arange(L, device=x.device).view(1, L, 1).expand(B, L, Dm)
-    prev = torch.where(fm, t, torch.full_like(t, -1)).cummax(1).values
-    nxt = torch.where(fm, t, torch.full_like(t, L)).flip(1).cummin(1).values.flip(1)
+    L = x.shape[1]
+    t, prev, nxt = key_brackets(fm)
     has_p, has_n = prev >= 0, nxt < L
     vp = x.gather(1, prev.clamp(0, L - 1))
     vn = x.gather(1, nxt.clamp(0, L - 1))
@@ -200,9 +208,7 @@ def slerp_turns(obs: torch.Tensor, x: torch.Tensor, fm: torch.Tensor, mean: torc
     B, L, _ = x.shape
     six = x[..., ROOT_DIMS:].reshape(B, L, J, 6)
     keyed = fm[..., ROOT_DIMS::6]                                          # (B, L, J)
-    t = torch.arange(L, device=x.device).view(1, L, 1).expand(B, L, J)
-    prev = torch.where(keyed, t, torch.full_like(t, -1)).cummax(1).values
-    nxt = torch.where(keyed, t, torch.full_like(t, L)).flip(1).cummin(1).values.flip(1)
+    t, prev, nxt = key_brackets(keyed)
     gap = (prev >= 0) & (nxt < L) & ~keyed
     at = lambda i: six.gather(1, i.clamp(0, L - 1)[..., None].expand(B, L, J, 6))  # noqa: E731
     qp, qn = matrix_to_quat(sixd_to_matrix(at(prev))), matrix_to_quat(sixd_to_matrix(at(nxt)))

@@ -66,7 +66,7 @@ def spread_correction(delta: np.ndarray, keyed: np.ndarray, radius: float = 8.0,
     up, vn = (t - prev) / radius, (nxt - t) / radius
     wp = np.where(has_p, 1 - _smooth(up), 0.0)
     wn = np.where(has_n, 1 - _smooth(vn), 0.0)
-    fade = dp * wp + sp * radius * _tangent(up) * has_p + dn * wn - sn * radius * _tangent(vn) * has_n
+    fade = dp * wp + sp * radius * _tangent(up) + dn * wn - sn * radius * _tangent(vn)
     # between two keys, blend their differences (and slopes) so the correction stays smooth
     both = has_p & has_n & (nxt > prev)
     gap = np.maximum(nxt - prev, 1)

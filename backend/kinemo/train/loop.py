@@ -201,11 +201,11 @@ def forget_music(model: MotionModel, ema: MotionModel, opt: torch.optim.Optimize
             v[:, cols] = 0
 
 
-@torch.no_grad()
 def to_device(b: Batch, device: torch.device) -> Batch:
     return type(b)(*(x.to(device) for x in vars(b).values()))
 
 
+@torch.no_grad()
 def validate(model: MotionModel, val: Windows, cfg: TrainConfig) -> dict[str, float]:
     """Losses on fixed validation windows at fixed noise levels (comparable across steps and runs)."""
     rng = np.random.default_rng(7)
