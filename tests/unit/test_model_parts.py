@@ -40,6 +40,8 @@ def test_matrix_to_quat_inverts_quat_to_matrix_also_at_half_turns():
     q = q / q.norm(dim=-1, keepdim=True)
     back = F.matrix_to_quat(F.quat_to_matrix(q))
     assert torch.allclose(back * torch.sign((back * q).sum(-1, keepdim=True)), q, atol=1e-5)
+    core = R.matrix_to_quat(R.quat_to_matrix(q.double().numpy()))
+    assert np.allclose(np.abs((core * back.double().numpy()).sum(-1)), 1.0, atol=1e-5)   # same rotation as the core's
 
 
 def _yaw_window(degrees: list[float | None]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -174,6 +176,19 @@ def test_spread_correction_leaves_a_run_of_keys_with_its_slope():
     assert c[17:].max() == 0                             # gone within the radius
     lone = spread_correction(delta, np.eye(L, 1, k=-9, dtype=bool), radius=8)[:, 0]
     assert lone[8] == lone[10]                           # a lone key has no slope to carry: symmetric fade
+
+
+def test_spread_correction_carries_slopes_only_from_the_given_runs():
+    """Keys outside ``runs`` (a long motion's overlap frames) fade out flat, as a lone key does."""
+    L = 40
+    keyed = np.zeros((L, 1), bool)
+    keyed[:10] = True
+    delta = 0.1 * np.arange(L, dtype=float)[:, None]
+    carried = spread_correction(delta, keyed, radius=8)[:, 0]
+    flat = spread_correction(delta, keyed, radius=8, runs=np.zeros_like(keyed))[:, 0]
+    assert np.array_equal(flat[:10], delta[:10, 0]) and np.array_equal(carried[:10], delta[:10, 0])
+    assert carried[10] > 0.9 and 0.85 < flat[10] < 0.9   # with the run's slope it still rises past 0.9
+    assert flat[10] - flat[9] < 0 < carried[10] - carried[9]
 
 
 def test_windows_cover_with_overlap():

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import rotations as R
+from .easing import smoothstep
 from .fk import forward_kinematics
 from .ik import soft_reach, two_bone
 
@@ -40,11 +41,6 @@ class FootLockConfig:
     # foot follows the motion, instead of the leg being torn straight (measured: 40 cm corrections, knee jerk
     # 15,000 m/s^3, on val windows of the 14,500-step model).
     max_shift: float = 0.12    # metres
-
-
-def _smooth(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
 
 
 def stances(planted: np.ndarray, cfg: FootLockConfig) -> list[tuple[int, int]]:
@@ -113,7 +109,7 @@ def leg_shift(ankle: np.ndarray, toe: np.ndarray, contact: np.ndarray, locked: n
         # approached without a pop (a stance starting just after a keyed context would otherwise ease its
         # shift in across the seam)
         outside = np.flatnonzero(locked & ((t < s) | (t >= e)))
-        near_key = (_smooth(np.abs(t[:, None] - outside[None]).min(1) / cfg.key_radius) if len(outside)
+        near_key = (smoothstep(np.abs(t[:, None] - outside[None]).min(1) / cfg.key_radius) if len(outside)
                     else np.ones(T))
         on_toe = contact[s:e, 1] & ~contact[s:e, 0]          # heel off: the toe is what stands
         ref = np.where(on_toe[:, None], toe[s:e], ankle[s:e])
@@ -127,8 +123,8 @@ def leg_shift(ankle: np.ndarray, toe: np.ndarray, contact: np.ndarray, locked: n
         shift = pin - ref
         shift[:, UP] = 0.0
         # full weight inside the stance, easing out over `blend` frames on either side with the edge's shift
-        w = np.where(t < s, 1 - _smooth((s - t) / (cfg.blend + 1)),
-                     np.where(t >= e, 1 - _smooth((t - e + 1) / (cfg.blend + 1)), 1.0))
+        w = np.where(t < s, 1 - smoothstep((s - t) / (cfg.blend + 1)),
+                     np.where(t >= e, 1 - smoothstep((t - e + 1) / (cfg.blend + 1)), 1.0))
         w = w * near_key
         full = shift[np.clip(t - s, 0, e - s - 1)]
         num += w[:, None] * full

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _smooth(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
+from ..core.easing import smoothstep
 
 
 def _tangent(x: np.ndarray) -> np.ndarray:
@@ -64,14 +61,14 @@ def spread_correction(delta: np.ndarray, keyed: np.ndarray, radius: float = 8.0,
     sp = np.where(has_p, back[pi, cols], 0.0)        # slope leaving the key before (from its run)
     sn = np.where(has_n, fwd[ni, cols], 0.0)         # slope entering the key after
     up, vn = (t - prev) / radius, (nxt - t) / radius
-    wp = np.where(has_p, 1 - _smooth(up), 0.0)
-    wn = np.where(has_n, 1 - _smooth(vn), 0.0)
+    wp = np.where(has_p, 1 - smoothstep(up), 0.0)
+    wn = np.where(has_n, 1 - smoothstep(vn), 0.0)
     fade = dp * wp + sp * radius * _tangent(up) + dn * wn - sn * radius * _tangent(vn)
     # between two keys, blend their differences (and slopes) so the correction stays smooth
     both = has_p & has_n & (nxt > prev)
     gap = np.maximum(nxt - prev, 1)
     a = np.where(both, (t - prev) / gap, 0.0)
-    blend = dp * (1 - _smooth(a)) + dn * _smooth(a) + gap * (sp * _tangent(a) - sn * _tangent(1 - a))
+    blend = dp * (1 - smoothstep(a)) + dn * smoothstep(a) + gap * (sp * _tangent(a) - sn * _tangent(1 - a))
     near = np.maximum(wp, wn)
     out = np.where(both, blend * np.maximum(near, np.minimum(1.0, 2 * radius / gap)), fade)
     return np.where(keyed, delta, out)
