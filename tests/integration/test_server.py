@@ -1,7 +1,6 @@
 """``kinemo serve`` as a real process over real sockets."""
 from __future__ import annotations
 
-import importlib.util
 import signal
 import threading
 import time
@@ -87,8 +86,6 @@ def test_model_requests_are_not_available(server_factory, msg_type):
     assert "needs the motion model" in e.value.message and "--no-model" in e.value.message
 
 
-@pytest.mark.skipif(importlib.util.find_spec("kinemo.core.retarget") is None,
-                    reason="needs kinemo.core.retarget (the retargeting engine), not in this branch yet")
 def test_retarget_matches_the_engine(server):
     from kinemo.core.retarget import retarget
     from kinemo.serve.convert import motion_from_wire, skeleton_from_rig
@@ -99,15 +96,6 @@ def test_retarget_matches_the_engine(server):
                    skeleton_from_rig(body["target_rig"]))
     np.testing.assert_allclose(out["motion"]["rotations"], ref.rotations, atol=1e-5)
     np.testing.assert_allclose(out["motion"]["translations"], ref.translations, atol=1e-5)
-
-
-def test_retarget_without_engine_says_so(server):
-    if importlib.util.find_spec("kinemo.core.retarget") is not None:
-        pytest.skip("kinemo.core.retarget is present; covered by test_retarget_matches_the_engine")
-    with client(server.address) as c:
-        with pytest.raises(RemoteError) as e:
-            c.call("retarget", example_request("retarget"), timeout=10)
-    assert e.value.code == Code.NOT_AVAILABLE and "kinemo.core.retarget" in e.value.message
 
 
 def test_cancel_of_unknown_request(server):

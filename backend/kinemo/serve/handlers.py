@@ -13,7 +13,6 @@ sampler step; without a loaded model they answer ``not_available``
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
@@ -112,15 +111,7 @@ def selftest(ctx: Context, body: dict, report: Report, cancelled: Callable[[], b
 
 # --- retarget ----------------------------------------------------------------------
 
-def _retarget_missing(ctx: Context) -> str | None:
-    try:
-        importlib.import_module("kinemo.core.retarget")
-    except ImportError as e:
-        return f"the retargeting engine kinemo.core.retarget is not installed ({e})"
-    return None
-
-
-@register("retarget", available=_retarget_missing)
+@register("retarget")
 def retarget(ctx: Context, body: dict, report: Report, cancelled: Callable[[], bool]) -> dict:
     from kinemo.core.retarget import retarget as run_retarget
 
@@ -159,7 +150,7 @@ def mapping_overrides(src, tgt, sources: list[str], targets: list[str]) -> dict[
     return pairs
 
 
-@register("bonemap", available=_retarget_missing)
+@register("bonemap")
 def bonemap(ctx: Context, body: dict, report: Report, cancelled: Callable[[], bool]) -> dict:
     from .convert import skeleton_from_rig
     rows = auto_pairs(skeleton_from_rig(body["source_rig"]), skeleton_from_rig(body["target_rig"]))
