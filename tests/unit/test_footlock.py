@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from kinemo.core import rotations as R
-from kinemo.core.footlock import FootLockConfig, SMPL_LEGS, leg_shift, plant_feet, stances
+from kinemo.core.footlock import FootLockConfig, SMPL_LEGS, leg_shift, plant_feet, stances, swing_lift
 from kinemo.core.ik import two_bone
 from kinemo.core.smpl import smpl_skeleton
 from kinemo.data.clip import clip_positions
@@ -194,3 +194,53 @@ def test_a_stance_after_keyed_frames_eases_in_away_from_them():
     assert shift[:10].max() == 0 and shift[39] == 0
     assert shift[10] < 0.01 and np.abs(np.diff(shift)).max() < 0.04, "no jump after the last keyed frame (was 8 cm)"
     assert shift.max() > 0.05, "the stance is still pinned"
+
+
+def _skimming_foot(T: int, height: float, speed: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ankle and toe paths ``(T, 3)`` gliding along +Z at ``speed`` m/s, ``height`` m above their rest heights."""
+    ankle = np.zeros((T, 3))
+    ankle[:, 2] = speed / FPS * np.arange(T)
+    ankle[:, 1] = 0.08 + height
+    return ankle, ankle + [0, -0.04, 0.12]
+
+
+def test_swing_lift_raises_a_skimming_foot_only_outside_stances_and_keys():
+    T, cfg = 40, FootLockConfig()
+    ankle, toe = _skimming_foot(T, 0.005, 2.0)
+    stance = np.zeros(T, bool)
+    stance[:10] = True
+    locked = np.zeros(T, bool)
+    locked[30] = True
+    lift = swing_lift(ankle, toe, (0.08, 0.04), stance, locked, FPS, cfg)
+    assert abs(lift[20] - (cfg.clearance - 0.005)) < 1e-6, "mid-swing: lifted to the clearance"
+    assert lift[:5].max() < 1e-4 and lift[30] == 0.0, "standing and keyed frames stay where they are"
+    assert np.abs(np.diff(lift)).max() < 0.01, "rises and falls without a step"
+    no_stance = np.zeros(T, bool)
+    assert not swing_lift(*_skimming_foot(T, 0.05, 2.0), (0.08, 0.04), no_stance, no_stance, FPS, cfg).any(), \
+        "a foot already clear of the floor"
+    assert not swing_lift(*_skimming_foot(T, 0.005, 0.5), (0.08, 0.04), no_stance, no_stance, FPS, cfg).any(), \
+        "a slow foot is not swinging"
+    assert not swing_lift(ankle, toe, (0.08, 0.04), no_stance, no_stance, FPS, FootLockConfig(clearance=0)).any()
+
+
+def test_a_body_gliding_on_straight_legs_lifts_its_feet_by_bending_the_knees():
+    """The SMPL rest pose carried forward at 2 m/s with its feet on the floor: nothing stands, so both feet
+    are swinging and are lifted to the clearance by hip and knee; keyed end frames stay exactly as given."""
+    skel, cfg = smpl_skeleton(), FootLockConfig(clearance=0.025)
+    T = 40
+    q = np.tile([1.0, 0, 0, 0], (T, 24, 1))
+    root = np.zeros((T, 3))
+    root[:, 1] = _rest_heights(skel)[0] - clip_positions(skel, q, root)[0, ANKLES, 1].min()
+    root[:, 2] = 2.0 / FPS * np.arange(T)
+    keyed = np.zeros((T, 24), bool)
+    keyed[[0, T - 1]] = True
+    out = plant_feet(skel.parents, skel.offsets, q, root, _rest_heights(skel), FPS, keyed=keyed, cfg=cfg)
+    h = clip_positions(skel, out, root)[:, FEET, 1] - _rest_heights(skel)
+    assert h[10:30].min() > cfg.clearance - 2e-3, "mid-glide the feet clear the floor"
+    assert np.array_equal(out[[0, T - 1]], q[[0, T - 1]])
+    moved = np.flatnonzero(np.abs(out - q).max(axis=(0, 2)) > 1e-9)
+    assert set(moved) <= {1, 2, 4, 5, 7, 8}, "only hips, knees and ankles turn"
+    assert np.abs(np.diff(h, axis=0)).max() < 0.01
+    flat = plant_feet(skel.parents, skel.offsets, q, root, _rest_heights(skel), FPS, keyed=keyed,
+                      cfg=FootLockConfig(clearance=0))
+    assert np.array_equal(flat, q), "clearance 0: the gliding feet are left on the floor"

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..core import rotations as R
-from ..core.footlock import plant_feet
+from ..core.footlock import FootLockConfig, plant_feet
 from ..core.smpl import smpl_skeleton
 from ..errors import UserError
 from .features import (FOOT_JOINTS, J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, observe, quat_to_matrix,
@@ -240,7 +240,8 @@ class Generator:
             done[w.start:w.stop] = True
         if cfg.foot_lock:
             out_q = plant_feet(self.skeleton.parents, self.skeleton.offsets, out_q, out_r, self._rest_heights,
-                               self.fps, keyed=mask[:, 1:], prob=out_c)
+                               self.fps, keyed=mask[:, 1:], prob=out_c,
+                               cfg=FootLockConfig(clearance=cfg.swing_clearance))
         # the user's keys, bit-exact (as given, not renormalised)
         out_q[mask[:, 1:]] = given_q[mask[:, 1:]]
         out_r[mask[:, 0]] = given_r[mask[:, 0]]

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import torch
 
+from ..core.footlock import FootLockConfig
 from .beats import beat_loss
 from .diffusion import ddim_step, sampling_steps
 from .features import FOOT_JOINTS, expand_mask, smooth_time, velocities
@@ -62,6 +63,7 @@ class SamplerConfig:
     # 0.436 vs 0.290 at 0.
     beat_between: float = 1.0
     foot_lock: bool = True             # contact-aware clean-up of the result (kinemo.core.footlock)
+    swing_clearance: float = FootLockConfig.clearance   # metres a swinging foot is lifted to (0 = off)
     # keys turning a joint by more than 90 degrees are interpolated along the sphere for the network
     # (features.slerp_turns); off: the linear 6D interpolation the shipped weights were trained on throughout
     slerp_turns: bool = True
