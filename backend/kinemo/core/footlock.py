@@ -50,7 +50,6 @@ class FootLockConfig:
     clearance: float = 0.025   # metres
     swing_speed: tuple[float, float] = (0.8, 1.5)
     lift_sigma: float = 1.5    # frames: Gaussian smoothing of the lift, so it rises and falls as an arc
-    lift_fade: int = 4         # frames over which the lift fades out towards a keyed leg
 
 
 def stances(planted: np.ndarray, cfg: FootLockConfig) -> list[tuple[int, int]]:
@@ -150,7 +149,7 @@ def swing_lift(ankle: np.ndarray, toe: np.ndarray, rest: tuple[float, float], st
 
     ankle, toe ``(T, 3)``; rest (ankle, toe) rest heights; stance ``(T,)`` bool frames the foot stands
     (never lifted); locked ``(T,)`` bool frames whose leg is keyed (exactly zero there, fading out over
-    ``cfg.lift_fade`` frames around them). The ankle keeps its world orientation, so the toe rises with it.
+    ``cfg.key_radius`` frames around them, as the lock does). The ankle keeps its world orientation, so the toe rises with it.
     """
     from scipy.ndimage import gaussian_filter1d
     T = len(ankle)
@@ -165,7 +164,7 @@ def swing_lift(ankle: np.ndarray, toe: np.ndarray, rest: tuple[float, float], st
     keys = np.flatnonzero(locked)
     if len(keys):
         t = np.arange(T)
-        lift *= smoothstep(np.abs(t[:, None] - keys[None]).min(1) / cfg.lift_fade)
+        lift *= smoothstep(np.abs(t[:, None] - keys[None]).min(1) / cfg.key_radius)
     return lift
 
 
