@@ -149,7 +149,8 @@ def swing_lift(ankle: np.ndarray, toe: np.ndarray, rest: tuple[float, float], st
 
     ankle, toe ``(T, 3)``; rest (ankle, toe) rest heights; stance ``(T,)`` bool frames the foot stands
     (never lifted); locked ``(T,)`` bool frames whose leg is keyed (exactly zero there, fading out over
-    ``cfg.key_radius`` frames around them, as the lock does). The ankle keeps its world orientation, so the toe rises with it.
+    ``cfg.key_radius`` frames around them, as the lock does). The ankle keeps its world orientation, so the
+    toe rises with it.
     """
     from scipy.ndimage import gaussian_filter1d
     T = len(ankle)
