@@ -162,13 +162,18 @@ def test_spread_correction_meets_keys_and_fades():
     assert np.abs(np.diff(c, axis=0)).max() <= 0.4
 
 
+def _drifting_run(L: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """A key difference drifting 0.1 per frame ``(L, 1)`` and its first 10 frames keyed (a context run)."""
+    keyed = np.zeros((L, 1), bool)
+    keyed[:10] = True
+    return 0.1 * np.arange(L, dtype=float)[:, None], keyed
+
+
 def test_spread_correction_leaves_a_run_of_keys_with_its_slope():
     """A context of consecutive keys whose difference drifts: the correction carries the drift's velocity past
     the last key (no velocity jump at the seam), then fades to zero with zero slope."""
-    L = 40
-    keyed = np.zeros((L, 1), bool)
-    keyed[:10] = True
-    delta = 0.1 * np.arange(L, dtype=float)[:, None]
+    delta, keyed = _drifting_run()
+    L = len(delta)
     c = spread_correction(delta, keyed, radius=8)[:, 0]
     v = np.diff(c)
     assert abs(v[8] - 0.1) < 1e-12 and v[9] > 0.03       # frame 9 -> 10 still moves with the run (a flat fade: -0.04)
@@ -180,10 +185,7 @@ def test_spread_correction_leaves_a_run_of_keys_with_its_slope():
 
 def test_spread_correction_carries_slopes_only_from_the_given_runs():
     """Keys outside ``runs`` (a long motion's overlap frames) fade out flat, as a lone key does."""
-    L = 40
-    keyed = np.zeros((L, 1), bool)
-    keyed[:10] = True
-    delta = 0.1 * np.arange(L, dtype=float)[:, None]
+    delta, keyed = _drifting_run()
     carried = spread_correction(delta, keyed, radius=8)[:, 0]
     flat = spread_correction(delta, keyed, radius=8, runs=np.zeros_like(keyed))[:, 0]
     assert np.array_equal(flat[:10], delta[:10, 0]) and np.array_equal(carried[:10], delta[:10, 0])

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from . import rotations as R
 from .easing import smoothstep
@@ -103,6 +104,15 @@ def _hold(ref: np.ndarray, on_toe: np.ndarray) -> np.ndarray:
     return pin
 
 
+def away_from(frames: np.ndarray, radius: float) -> np.ndarray:
+    """Weight ``(T,)`` rising smoothly from 0 on the marked ``frames`` ``(T,)`` bool to 1 at ``radius`` frames
+    from the nearest of them; all ones when none is marked."""
+    marked = np.flatnonzero(frames)
+    if not len(marked):
+        return np.ones(len(frames))
+    return smoothstep(np.abs(np.arange(len(frames))[:, None] - marked[None]).min(1) / radius)
+
+
 def leg_shift(ankle: np.ndarray, toe: np.ndarray, contact: np.ndarray, locked: np.ndarray,
               cfg: FootLockConfig) -> np.ndarray:
     """How far (horizontally) to move one leg's ankle so its planted point stays put.
@@ -117,9 +127,7 @@ def leg_shift(ankle: np.ndarray, toe: np.ndarray, contact: np.ndarray, locked: n
         # the lock eases out before reaching a keyed frame outside the stance, so those stay exact and are
         # approached without a pop (a stance starting just after a keyed context would otherwise ease its
         # shift in across the seam)
-        outside = np.flatnonzero(locked & ((t < s) | (t >= e)))
-        near_key = (smoothstep(np.abs(t[:, None] - outside[None]).min(1) / cfg.key_radius) if len(outside)
-                    else np.ones(T))
+        near_key = away_from(locked & ((t < s) | (t >= e)), cfg.key_radius)
         on_toe = contact[s:e, 1] & ~contact[s:e, 0]          # heel off: the toe is what stands
         ref = np.where(on_toe[:, None], toe[s:e], ankle[s:e])
         keys = np.flatnonzero(locked[s:e])
@@ -152,7 +160,6 @@ def swing_lift(ankle: np.ndarray, toe: np.ndarray, rest: tuple[float, float], st
     ``cfg.key_radius`` frames around them, as the lock does). The ankle keeps its world orientation, so the
     toe rises with it.
     """
-    from scipy.ndimage import gaussian_filter1d
     T = len(ankle)
     if cfg.clearance <= 0 or T < 2:
         return np.zeros(T)
@@ -162,11 +169,7 @@ def swing_lift(ankle: np.ndarray, toe: np.ndarray, rest: tuple[float, float], st
     lo, hi = cfg.swing_speed
     swing = np.clip((speed - lo) / (hi - lo), 0.0, 1.0) * ~stance
     lift = gaussian_filter1d(np.maximum(0.0, cfg.clearance - low) * swing, cfg.lift_sigma, mode="nearest")
-    keys = np.flatnonzero(locked)
-    if len(keys):
-        t = np.arange(T)
-        lift *= smoothstep(np.abs(t[:, None] - keys[None]).min(1) / cfg.key_radius)
-    return lift
+    return lift * away_from(locked, cfg.key_radius)
 
 
 def saturate(v: np.ndarray, limit: float) -> np.ndarray:

@@ -50,7 +50,8 @@ def _meet_keys(raw: np.ndarray, key: np.ndarray, mask: np.ndarray, user: np.ndar
     kq = R.sixd_to_quat(key[:, 3:].reshape(L, J, 6))
     jk = mask[:, 1:]
     delta = np.where(jk[..., None], R.quat_to_axis_angle(R.quat_mul(kq, R.quat_conjugate(rq))), 0.0)
-    corr = spread_correction(delta.reshape(L, -1), np.repeat(jk, 3, 1), runs=np.repeat(user[:, 1:], 3, 1)).reshape(L, J, 3)
+    corr = spread_correction(delta.reshape(L, -1), np.repeat(jk, 3, 1),
+                             runs=np.repeat(user[:, 1:], 3, 1)).reshape(L, J, 3)
     q = R.quat_mul(R.axis_angle_to_quat(corr), rq)
     root = raw[:, :3] + spread_correction(key[:, :3] - raw[:, :3], np.repeat(mask[:, :1], 3, 1),
                                           runs=np.repeat(user[:, :1], 3, 1))
@@ -279,7 +280,8 @@ class Generator:
                 report(step.index / step.total)
             if cancelled is not None and cancelled():
                 raise Cancelled()
-        out = _meet_keys(model.denorm(last.raw)[0].double().cpu().numpy(), feats[0].double().cpu().numpy(), mask, user)
+        out = _meet_keys(model.denorm(last.raw)[0].double().cpu().numpy(), feats[0].double().cpu().numpy(),
+                         mask, user)
         rot_w, root_w = decode(torch.from_numpy(out[None]).float(), yaw.cpu(), origin.cpu())
         qo = R.matrix_to_quat(rot_w[0].double().numpy())
         qo = R.quat_continuous(qo, axis=0)
