@@ -52,13 +52,15 @@ def test_training_logs_learning_and_resumes(tiny_checkpoint, tiny_corpus, tmp_pa
     torch.save(ck2, tmp_path / "start.pt")
     lines: list[str] = []
     path = train(more, Run(out=out, corpus=corpus_dir(tiny_corpus), cache_dir=tiny_corpus / "text",
-                           resume=tmp_path / "start.pt", overrides={"songs": 0, "pseudo_beats": 0.0},
+                           resume=tmp_path / "start.pt",
+                           overrides={"songs": 0, "pseudo_beats": 0.0, "focus": 1.0},
                            forget_music=True), log=lines.append)
     resumed = checkpoint.read(path)
     assert resumed["step"] == more.steps and resumed["config"]["pseudo_beats"] == 0.0
     assert any("(0 with music)" in s for s in lines)                 # songs=0: the dance's song is withheld
     recs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["beat"] for r in recs if "loss" in r] == [0.0]
+    assert [r["focus"] for r in recs if "loss" in r] == [1.0]       # focus=1: every batch was in-betweening's query
     # forget_music zeroed the music weights and their Adam moments; with no music since, nothing moved them
     from kinemo.model.network import Denoiser
     from kinemo.model.config import ModelConfig
@@ -67,6 +69,31 @@ def test_training_logs_learning_and_resumes(tiny_checkpoint, tiny_corpus, tmp_pa
         w = resumed[weights]["denoiser.frame_in.weight"]
         assert torch.all(w[:, cols] == 0) and torch.any(w[:, :cols.start] != 0)
     assert torch.any(ck["ema"]["denoiser.frame_in.weight"][:, cols] != 0)   # there was something to forget
+
+
+def test_focus_batches_are_inbetweening_queries(tiny_corpus):
+    from dataclasses import replace
+
+    import torch
+
+    from kinemo.model.config import CONFIGS
+    from kinemo.train.data import Windows
+    from kinemo.train.loop import draw_batch
+    w = Windows(Corpus(corpus_dir(tiny_corpus)), "train", tiny_corpus / "text")
+    cfg = CONFIGS["tiny"]
+    longest = min(cfg.model.max_frames, w.longest())
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        b, focus = draw_batch(w, replace(cfg, focus=1.0, focus_frames=50), rng, longest)
+        mask = b.mask.numpy()
+        keyed = mask.any(-1)                                          # (B, L) frames with a key
+        assert focus and cfg.min_frames <= mask.shape[1] <= 50
+        assert keyed.any(1).all() and mask[keyed].all()              # every window keyed, whole poses only
+    # without focus a batch is drawn exactly as before the option existed (resumed runs keep their stream)
+    a, f = draw_batch(w, cfg, np.random.default_rng(3), longest)
+    r = np.random.default_rng(3)
+    ref = w.sample(cfg.batch, int(r.integers(cfg.min_frames, longest + 1)), r)
+    assert not f and torch.equal(a.quats, ref.quats) and torch.equal(a.mask, ref.mask)
 
 
 def test_inbetween_meets_keys_exactly_and_is_deterministic(gen, walk):

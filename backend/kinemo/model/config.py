@@ -62,6 +62,11 @@ class TrainConfig:
     # In-betweening samples that step at temperature 0, i.e. from x_t = 0, which plain training never shows the
     # network (a 147-d Gaussian draw is nowhere near 0): this share of the last-step samples gets exactly that.
     top_clean: float = 0.0
+    # Share of batches spent on in-betweening's own query alone: context + target or sparse whole-pose keys, every
+    # sample at the last step from x_t = 0, in windows of at most ``focus_frames``. In the plain mixture that query
+    # is about 5% of the samples (inbetween/sparse masks x t_top x top_clean); 0 = off.
+    focus: float = 0.0
+    focus_frames: int = 90
     bf16: bool = True            # autocast where the hardware has bf16 (see objective.bf16_helps)
     seed: int = 0
     log_every: int = 50

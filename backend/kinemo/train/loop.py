@@ -136,8 +136,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         ckpt.save(path, cfg, model, ema, opt, step, {"history": history})
 
     while step < cfg.steps:
-        L = int(rng.integers(cfg.min_frames, longest + 1))
-        b = windows.sample(cfg.batch, L, rng)
+        b, focus = draw_batch(windows, cfg, rng, longest)
         b = to_device(b, device)
         frac = (time.time() - t0) / (run.max_minutes * 60) if run.max_minutes else 0.0
         if world > 1:   # every rank follows rank 0's clock, so learning rates and the stop step agree
@@ -148,7 +147,8 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        parts = losses(model, b, cfg, gen, net=net if world > 1 else None)
+        top = torch.full((cfg.batch,), model.cfg.diffusion_steps - 1, device=device) if focus else None
+        parts = losses(model, b, cfg, gen, t=top, net=net if world > 1 else None, clean=focus)
         loss = total(parts, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -162,6 +162,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         for k, v in parts.items():
             acc[k] = acc.get(k, 0.0) + float(v.detach())
         acc["loss"] = acc.get("loss", 0.0) + float(loss.detach())
+        acc["focus"] = acc.get("focus", 0.0) + focus
         if step % cfg.log_every == 0 and rank == 0:
             rec = {"step": step, "time_s": round(time.time() - t0, 1), "lr": lr,
                    **{k: round(v / cfg.log_every, 5) for k, v in acc.items()}}
@@ -186,6 +187,21 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         save()
     logf.close()
     return path
+
+
+FOCUS_FAMILIES = {"inbetween": 0.7, "sparse": 0.3}
+
+
+def draw_batch(windows: Windows, cfg: TrainConfig, rng: np.random.Generator, longest: int) -> tuple[Batch, bool]:
+    """One training batch and whether it is a focus batch (``TrainConfig.focus``: in-betweening's query, to be
+    trained at the last step from x_t = 0). One window length per batch. Without focus the random stream is the
+    one runs made before focus existed, so they resume reproducibly."""
+    if cfg.focus > 0 and rng.random() < cfg.focus:
+        L = int(rng.integers(cfg.min_frames, max(cfg.min_frames, min(longest, cfg.focus_frames)) + 1))
+        family = str(rng.choice(list(FOCUS_FAMILIES), p=list(FOCUS_FAMILIES.values())))
+        return windows.sample(cfg.batch, L, rng, mask_family=family), True
+    L = int(rng.integers(cfg.min_frames, longest + 1))
+    return windows.sample(cfg.batch, L, rng), False
 
 
 @torch.no_grad()
