@@ -204,9 +204,10 @@ def plant_feet(parents: np.ndarray, offsets: np.ndarray, quats: np.ndarray, root
     contacts = detect_contacts(pos, rest_heights, fps, cfg, prob)
     for side, (hip, knee, ankle, toe) in enumerate(SMPL_LEGS):
         locked = keyed[:, [hip, knee, ankle]].any(1)
-        shift = leg_shift(pos[:, ankle], pos[:, toe], contacts[:, [side, 2 + side]], locked, cfg)
+        foot = contacts[:, [side, 2 + side]]                  # (T, 2) ankle, toe
+        shift = leg_shift(pos[:, ankle], pos[:, toe], foot, locked, cfg)
         shift[:, UP] += swing_lift(pos[:, ankle], pos[:, toe], (rest_heights[side], rest_heights[2 + side]),
-                                   contacts[:, [side, 2 + side]].any(1), locked, fps, cfg)
+                                   foot.any(1), locked, fps, cfg)
         moved = np.flatnonzero(np.abs(shift).sum(1) > 1e-9)
         if not len(moved):
             continue

@@ -131,6 +131,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     logf = open(run.out / "log.jsonl", "a")
     path = run.out / "last.pt"
     acc: dict[str, float] = {}
+    last_step = torch.full((cfg.batch,), model.cfg.diffusion_steps - 1, device=device)   # focus batches' t
 
     def save():
         ckpt.save(path, cfg, model, ema, opt, step, {"history": history})
@@ -147,8 +148,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        top = torch.full((cfg.batch,), model.cfg.diffusion_steps - 1, device=device) if focus else None
-        parts = losses(model, b, cfg, gen, t=top, net=net if world > 1 else None, clean=focus)
+        parts = losses(model, b, cfg, gen, t=last_step if focus else None, net=net if world > 1 else None, clean=focus)
         loss = total(parts, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
