@@ -301,6 +301,14 @@ def test_checkpoint_errors(tmp_path):
         read(other)
 
 
+def test_forgetting_music_needs_a_run_to_resume(tmp_path):
+    from kinemo.train.loop import Run, train
+    run = Run(out=tmp_path / "out", corpus=tmp_path / "corpus", cache_dir=tmp_path / "text", forget_music=True)
+    with pytest.raises(UserError, match="forget_music needs a run to resume"):
+        train(CONFIGS["tiny"], run)
+    assert not (tmp_path / "out").exists()           # refused before anything was made
+
+
 def test_meeting_keys_bends_the_prediction_without_a_pop():
     """A smooth prediction that misses its keys by 60 degrees and 30 cm is bent onto them gradually."""
     from kinemo.model.generator import _meet_keys

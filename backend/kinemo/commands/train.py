@@ -34,8 +34,6 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--steps must be at least 1")
         cfg = replace(cfg, steps=args.steps)
     overrides = parse_overrides(args.overrides)
-    if args.forget_music and not args.resume:
-        raise UserError("--forget-music needs --resume (a new run has heard no music to forget)")
     root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
     path = train(cfg, Run(out=args.out, corpus=corpus_dir(root), cache_dir=root / "text", resume=args.resume,
                           max_minutes=args.max_minutes, threads=args.threads,
