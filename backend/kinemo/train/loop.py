@@ -75,7 +75,7 @@ def _ddp() -> tuple[int, int]:
 def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Path:
     """Train (or resume) and return the path of the last checkpoint."""
     if run.forget_music and not run.resume:
-        raise UserError("forget_music needs a run to resume (a new run has heard no music to forget)")
+        raise UserError("forget_music needs a run to resume (--resume): a new run has heard no music to forget")
     rank, world = _ddp()
     local = int(os.environ.get("LOCAL_RANK", rank))
     device = torch.device(f"cuda:{local % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
