@@ -71,6 +71,35 @@ def test_training_logs_learning_and_resumes(tiny_checkpoint, tiny_corpus, tmp_pa
     assert torch.any(ck["ema"]["denoiser.frame_in.weight"][:, cols] != 0)   # there was something to forget
 
 
+def test_training_goes_on_from_an_exported_model(tiny_checkpoint, tiny_corpus, tmp_path):
+    """A shipped model keeps only fp16 EMA weights: training resumes from them with a fresh optimiser and a
+    learning rate warmed up again from the resumed step."""
+    import torch
+
+    from kinemo.model.config import CONFIGS
+    from kinemo.train import checkpoint
+    from dataclasses import replace
+
+    from kinemo.train.loop import Run, _lr, train
+    cfg = CONFIGS["tiny"]
+    shipped = checkpoint.export(tiny_checkpoint, tmp_path / "shipped.pt")
+    lines: list[str] = []
+    more = {"steps": cfg.steps + cfg.log_every, "warmup": 4 * cfg.log_every}
+    path = train(cfg, Run(out=tmp_path / "more", corpus=corpus_dir(tiny_corpus), cache_dir=tiny_corpus / "text",
+                          resume=shipped, overrides=more), log=lines.append)
+    assert any("an exported model" in s for s in lines)
+    after = checkpoint.read(path)
+    assert after["step"] == cfg.steps + cfg.log_every and after["opt"] is not None
+    recs = [json.loads(line) for line in (tmp_path / "more" / "log.jsonl").read_text().splitlines()]
+    lr = [r["lr"] for r in recs if "loss" in r]
+    # the last step logged is log_every steps into a new warm-up four times as long: a quarter of the schedule's rate
+    last = more["steps"] - 1
+    assert len(lr) == 1 and lr[0] == pytest.approx(_lr(last, replace(cfg, **more)) / 4)
+    before = checkpoint.read(shipped)["ema"]["denoiser.frame_in.weight"].float()
+    moved = after["model"]["denoiser.frame_in.weight"]
+    assert not torch.equal(moved, before) and (moved - before).abs().max() < 0.1   # went on from the weights
+
+
 def test_focus_batches_are_inbetweening_queries(tiny_corpus):
     from dataclasses import replace
 

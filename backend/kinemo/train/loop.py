@@ -38,13 +38,18 @@ class Run:
     forget_music: bool = False         # a resumed run starts with its music input zeroed, as if it never heard any
 
 
-def _lr(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
+def _lr(step: int, cfg: TrainConfig, time_fraction: float = 0.0, rewarm_from: int | None = None) -> float:
     """Linear warm-up, then cosine decay to 10% over the steps or over the time budget, whichever ends first
-    (so a run stopped by ``--max-minutes`` still ends annealed)."""
+    (so a run stopped by ``--max-minutes`` still ends annealed). ``rewarm_from``: the step a run resumed with a
+    fresh optimiser (from an exported model); the rate ramps up again over ``warmup`` steps from there, since
+    Adam's first steps without its moments are full-size in every weight."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     p = min(1.0, max((step - cfg.warmup) / max(1, cfg.steps - cfg.warmup), time_fraction))
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+    lr = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+    if rewarm_from is not None and step - rewarm_from < cfg.warmup:
+        lr *= (step - rewarm_from + 1) / cfg.warmup
+    return lr
 
 
 @torch.no_grad()
@@ -97,16 +102,19 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
                       cfg.songs)
     val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0, 0.0, 0.0)
     model = MotionModel(cfg.model)
+    # an exported (shipped) model keeps only its EMA weights: training goes on from those, with a fresh optimiser
+    exported = state is not None and "model" not in state
     if state is not None:
-        model.load_state_dict(state["model"])
-        log(f"resumed from {run.resume} at step {step}")
+        model.load_state_dict({k: v.float() for k, v in state["ema"].items()} if exported else state["model"])
+        log(f"resumed from {run.resume} at step {step}"
+            + (" (an exported model: EMA weights, fresh optimiser, learning rate warmed up again)" if exported else ""))
     else:
         fit_statistics(model, windows, cfg)
     if run.overrides:
         log(f"config overrides: {run.overrides}")
     model.to(device)
     ema = copy.deepcopy(model).eval()
-    if state is not None:
+    if state is not None and not exported:
         ema.load_state_dict(state["ema"])
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -126,6 +134,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f} M parameters, {len(windows.ids)} training takes "
         f"({int(windows.has_music.sum())} with music), device {device}, world {world}")
+    rewarm_from = step if exported else None
     rng = np.random.default_rng(cfg.seed * 1000 + rank + step)
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank + step)
     longest = min(cfg.model.max_frames, windows.longest())
@@ -147,7 +156,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
             f = torch.tensor([frac], device=device)
             dist.broadcast(f, 0)
             frac = float(f)
-        lr = _lr(step, cfg, frac)
+        lr = _lr(step, cfg, frac, rewarm_from)
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
