@@ -13,7 +13,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="small", choices=sorted(CONFIGS), help="named configuration")
     p.add_argument("--out", type=Path, default=Path("runs/model"), help="run directory (checkpoints, log.jsonl)")
     p.add_argument("--cache-dir", type=Path, default=None, help="kinemo cache root holding the corpus")
-    p.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint (its config wins); from an exported model, with a fresh optimiser")
+    p.add_argument("--resume", type=Path, default=None,
+                   help="continue from this checkpoint (its config wins; an exported one gets a fresh optimiser)")
     p.add_argument("--steps", type=int, default=None, help="override the config's step count")
     p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
