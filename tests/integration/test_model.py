@@ -74,12 +74,12 @@ def test_training_logs_learning_and_resumes(tiny_checkpoint, tiny_corpus, tmp_pa
 def test_training_goes_on_from_an_exported_model(tiny_checkpoint, tiny_corpus, tmp_path):
     """A shipped model keeps only fp16 EMA weights: training resumes from them with a fresh optimiser and a
     learning rate warmed up again from the resumed step."""
+    from dataclasses import replace
+
     import torch
 
     from kinemo.model.config import CONFIGS
     from kinemo.train import checkpoint
-    from dataclasses import replace
-
     from kinemo.train.loop import Run, _lr, train
     cfg = CONFIGS["tiny"]
     shipped = checkpoint.export(tiny_checkpoint, tmp_path / "shipped.pt")
