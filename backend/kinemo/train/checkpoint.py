@@ -45,14 +45,23 @@ def read(path: Path) -> dict:
     return ck
 
 
+def is_exported(ck: dict) -> bool:
+    """Whether a checkpoint (as ``read`` returns it) is an ``export``: EMA weights only, no raw weights or optimiser."""
+    return "model" not in ck
+
+
+def fp32_weights(ck: dict, weights: str = "ema") -> dict:
+    """A checkpoint's ``weights`` ("ema" or "model") as an fp32 state dict (exports store them as fp16)."""
+    return {k: v.float() for k, v in ck[weights].items()}
+
+
 def load_model(path: Path, device: str = "cpu", weights: str = "ema") -> tuple[MotionModel, TrainConfig, dict]:
     """The model in eval mode (EMA weights by default), its config, and the checkpoint's extra data
     (with the training ``step`` added)."""
     ck = read(path)
     cfg = from_dict(ck["config"])
     model = MotionModel(cfg.model)
-    state = {k: v.float() for k, v in ck[weights].items()}
-    model.load_state_dict(state)
+    model.load_state_dict(fp32_weights(ck, weights))
     return model.to(device).eval(), cfg, {"step": ck.get("step"), **ck.get("extra", {})}
 
 

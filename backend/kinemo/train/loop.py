@@ -103,9 +103,9 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0, 0.0, 0.0)
     model = MotionModel(cfg.model)
     # an exported (shipped) model keeps only its EMA weights: training goes on from those, with a fresh optimiser
-    exported = state is not None and "model" not in state
+    exported = state is not None and ckpt.is_exported(state)
     if state is not None:
-        model.load_state_dict({k: v.float() for k, v in state["ema"].items()} if exported else state["model"])
+        model.load_state_dict(ckpt.fp32_weights(state) if exported else state["model"])
         log(f"resumed from {run.resume} at step {step}"
             + (" (an exported model: EMA weights, fresh optimiser, learning rate warmed up again)" if exported else ""))
     else:
