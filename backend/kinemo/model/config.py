@@ -54,6 +54,11 @@ class TrainConfig:
     # Joint positions in the window frame, root path included, on windows whose root is keyed somewhere: the
     # root is 3 of 147 feature dims, yet its path dominates in-betweening's position error (L2P).
     w_gpos: float = 0.05
+    # Measure gpos per joint and axis in units of the real positions' spread over the batch's keyed-root windows
+    # (as in-betweening's L2P does with the training split's spread) instead of in 10 cm: a pelvis 1 cm too high
+    # then counts as much as one 17 cm too far forward (window-frame spread 3.8 cm up, 65 cm forward), which is
+    # what L2P and the eye see; in 10 cm units the travel's errors drowned the height's.
+    gpos_spread: bool = False
     # The beat objectives on the prediction of windows with a beat grid (train.objective); 0 = off. At 10 (the
     # small config) the term is about a quarter of the loss early on, and the network learns to put its accents
     # on the beats without sampling-time guidance (docs/model_card.md).

@@ -9,7 +9,8 @@ Terms (weights in :class:`~kinemo.model.config.TrainConfig`):
   the posture signal);
 - ``fkvel``: velocities of the predicted motion itself, so its dynamics match real ones (no jitter);
 - ``gpos``: joint positions in the window frame, root included, only on windows with a keyed root (there the
-  root's path is determined by the keys, and it is what in-betweening's position error mostly measures);
+  root's path is determined by the keys, and it is what in-betweening's position error mostly measures), in
+  10 cm or (``gpos_spread``) per joint and axis in units of the batch's real spread, as L2P weighs them;
 - ``contact``: foot-contact logits; ``skate``: foot speed of the prediction where the real foot is planted;
 - ``beat``: on windows with a beat grid (a song's, or the motion's own kinematic beats), the beat objectives of
   :mod:`kinemo.model.beats` on the prediction, per frame: an accent on every beat, none between.
@@ -60,6 +61,16 @@ def batch_features(model: MotionModel, b: Batch, gen: torch.Generator) -> tuple[
     return feats, model.kin(feats)
 
 
+def _gpos_unit(pos: torch.Tensor, rooted: torch.Tensor, spread: bool) -> torch.Tensor | float:
+    """The unit gpos errors are measured in: ``POS_UNIT``, or with ``spread`` the std ``(24, 3)`` of the real
+    positions ``(B, L, 24, 3)`` over the frames of the windows with a keyed root (``rooted`` ``(B,)``; all windows
+    when none is), floored at 1 cm."""
+    if not spread:
+        return POS_UNIT
+    keep = rooted > 0 if bool((rooted > 0).any()) else torch.ones_like(rooted, dtype=torch.bool)
+    return pos[keep].flatten(0, 1).std(0).clamp_min(0.01)
+
+
 def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator, t: torch.Tensor | None = None,
            net: torch.nn.Module | None = None, clean: bool = False) -> dict[str, torch.Tensor]:
     """Loss terms of one batch; ``net`` is the DDP wrapper of ``model`` when training on several devices.
@@ -90,7 +101,7 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
     foot = pos_hat[:, :, list(FOOT_JOINTS)]
     foot_v = velocities(foot)[..., [0, 2]].norm(dim=-1)          # horizontal speed (B, L, 4)
     rooted = m[..., 0].any(1).to(pos.dtype)                      # (B,) windows with a keyed root
-    gpos = ((pos_hat - pos) / POS_UNIT).pow(2).mean((1, 2, 3))
+    gpos = ((pos_hat - pos) / _gpos_unit(pos, rooted, cfg.gpos_spread)).pow(2).mean((1, 2, 3))
     music_on = b.music_on.to(pos.dtype)
     beat = beat_loss(pos_hat, b.music) / pos.shape[1]
     return {
