@@ -425,3 +425,50 @@ def test_spread_keeps_songs_across_the_list():
     assert _spread(list("abcdefghij"), 3) == {"a", "e", "j"}
     assert _spread(list("abc"), -1) == _spread(list("abc"), 5) == {"a", "b", "c"}
     assert _spread(list("abc"), 0) == set()
+
+
+def test_mirror_averaged_inbetweening_is_exactly_left_right_symmetric(untrained):
+    """With ``inbetween_mirror`` the answer to a mirrored request is the mirror of the answer: the random network
+    is far from symmetric, so this holds only because both passes are averaged. Keys stay exact."""
+    from dataclasses import replace
+
+    from kinemo.data.mirror import MIRROR_JOINTS, mirror_points, mirror_quats
+    rng = np.random.default_rng(8)
+    T = 30
+    q = R.quat_normalize(rng.normal(size=(T, 24, 4)))
+    root = rng.normal(size=(T, 3)) * 0.3
+    keys = np.zeros((T, 24), bool)
+    keys[[0, 1, 2, 29]] = True
+    keys[15, [1, 4, 7]] = True                          # a partial key on the left leg: mirrored onto the right
+    mq, mr, mk = mirror_quats(q[:, MIRROR_JOINTS]), mirror_points(root), keys[:, MIRROR_JOINTS]
+
+    def answers(**sampler):
+        g = Generator(untrained.model, untrained.cfg, sampler=replace(untrained.sampler, foot_lock=False, **sampler))
+        seen = []
+        a = g.inbetween(q, root, keys, progress=seen.append)
+        b = g.inbetween(mq, mr, mk)
+        b_back = mirror_quats(b[0][:, MIRROR_JOINTS]), mirror_points(b[1])
+        gap = np.abs(np.abs((a[0] * b_back[0]).sum(-1)) - 1).max() + np.abs(a[1] - b_back[1]).max()
+        return a, seen, gap
+
+    (qa, ra), seen, gap = answers(inbetween_mirror=True)
+    assert gap < 1e-5
+    assert np.array_equal(qa[keys], q[keys]) and np.array_equal(ra[keys.any(1)], root[keys.any(1)])
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    assert answers(inbetween_mirror=False)[2] > 1e-2       # the plain network is not symmetric
+
+
+def test_gpos_unit_is_the_spread_of_the_keyed_root_windows():
+    from kinemo.train.objective import POS_UNIT, _gpos_unit
+    g = torch.Generator().manual_seed(0)
+    pos = torch.randn(4, 10, 24, 3, generator=g) * torch.tensor([0.2, 0.04, 0.6])
+    pos[:, :, 0, 1] = 0.9                                    # a coordinate that never moves: floored at 1 cm
+    pos[2:] *= 100                                           # free windows (no keyed root) sprawl: not counted
+    rooted = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    unit = _gpos_unit(pos, rooted, True)
+    assert unit.shape == (24, 3)
+    expect = pos[:2].flatten(0, 1).std(0).clamp_min(0.01)
+    assert torch.equal(unit, expect) and unit[0, 1] == 0.01
+    assert (unit[1:, 1] < unit[1:, 0]).all() and (unit[1:, 0] < unit[1:, 2]).all()   # up weighs most, forward least
+    assert torch.equal(_gpos_unit(pos, torch.zeros(4), True), pos.flatten(0, 1).std(0).clamp_min(0.01))
+    assert _gpos_unit(pos, rooted, False) == POS_UNIT

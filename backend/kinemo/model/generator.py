@@ -19,6 +19,7 @@ import torch
 from ..core import rotations as R
 from ..core.footlock import FootLockConfig, plant_feet
 from ..core.smpl import smpl_skeleton
+from ..data.mirror import MIRROR_CONTACTS, MIRROR_JOINTS, mirror_points, mirror_quats
 from ..errors import UserError
 from .features import (FOOT_JOINTS, J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, observe, quat_to_matrix,
                        slerp_turns)
@@ -127,10 +128,11 @@ class Generator:
         quats, root = np.asarray(quats, np.float64), np.asarray(root, np.float64)   # float32 -> 64 is exact
         mask = self._key_mask(quats, root, keys, root_keys)
         steps = self.sampler.inbetween_steps if steps is None else steps
-        return self._run(quats, root, mask, text, None, seed, steps, progress, cancelled,
-                         temperature=_pick(temperature, "inbetween"),
+        temperature = _pick(temperature, "inbetween")
+        return self._run(quats, root, mask, text, None, seed, steps, progress, cancelled, temperature=temperature,
                          dynamics_guidance=self.sampler.inbetween_dynamics_guidance,
-                         smooth=self.sampler.inbetween_smooth)
+                         smooth=self.sampler.inbetween_smooth,   # averaging samples (temperature > 0) would blur
+                         mirror=self.sampler.inbetween_mirror and text is None and temperature == 0)
 
     def generate(self, text: str, frames: int, *, seed: int = 0, steps: int | None = None,
                  guidance: float | None = None, temperature: float | None = None, progress: Progress | None = None,
@@ -207,7 +209,7 @@ class Generator:
         return np.concatenate([rk[:, None], keys], 1)
 
     def _run(self, given_q, given_r, mask, text, music, seed, steps, progress, cancelled, guidance=None,
-             beat_guidance=None, temperature=None, dynamics_guidance=None, smooth=None):
+             beat_guidance=None, temperature=None, dynamics_guidance=None, smooth=None, mirror=False):
         quats = R.quat_normalize(np.where(mask[:, 1:, None], given_q, np.array([1.0, 0, 0, 0])))
         root = np.where(mask[:, :1], given_r, 0.0)
         text_emb = None
@@ -236,7 +238,10 @@ class Generator:
             report = None if progress is None else (
                 lambda f, i=w_i: progress((i + f) / len(wins)))
             mu = None if music is None else torch.from_numpy(np.asarray(music[w.start:w.stop], np.float32)[None])
-            q, r, c = self._window(q, r, m, user, text_emb, mu, seed + w_i, cfg, report, cancelled)
+            if mirror:
+                q, r, c = self._mirror_average(q, r, m, user, text_emb, mu, seed + w_i, cfg, report, cancelled)
+            else:
+                q, r, c = self._window(q, r, m, user, text_emb, mu, seed + w_i, cfg, report, cancelled)
             out_q[w.start:w.stop], out_r[w.start:w.stop], out_c[w.start:w.stop] = q, r, c
             done[w.start:w.stop] = True
         if cfg.foot_lock:
@@ -247,6 +252,19 @@ class Generator:
         out_q[mask[:, 1:]] = given_q[mask[:, 1:]]
         out_r[mask[:, 0]] = given_r[mask[:, 0]]
         return out_q, out_r
+
+    def _mirror_average(self, quats, root, mask, user, text_emb, music, seed, cfg, report, cancelled):
+        """One window answered as itself and as its left/right mirror, the mirror's answer reflected back and the
+        two averaged: quats ``(L, 24, 4)``, root ``(L, 3)``, contacts ``(L, 4)``. Keys stay exact (both meet them).
+        Only for requests without text or music (a caption may name a side)."""
+        joints = np.concatenate([[0], MIRROR_JOINTS + 1])            # mask columns: root first, then joints
+        half = [None if report is None else (lambda f, k=k: report((k + f) / 2)) for k in (0, 1)]
+        q1, r1, c1 = self._window(quats, root, mask, user, text_emb, music, seed, cfg, half[0], cancelled)
+        q2, r2, c2 = self._window(mirror_quats(quats[:, MIRROR_JOINTS]), mirror_points(root), mask[:, joints],
+                                  user[:, joints], text_emb, music, seed, cfg, half[1], cancelled)
+        q2, r2, c2 = mirror_quats(q2[:, MIRROR_JOINTS]), mirror_points(r2), c2[:, MIRROR_CONTACTS]
+        q2 = np.where((q1 * q2).sum(-1, keepdims=True) < 0, -q2, q2)
+        return R.quat_normalize(q1 + q2), (r1 + r2) / 2, (c1 + c2) / 2
 
     @torch.no_grad()
     def _window(self, quats, root, mask, user, text_emb, music, seed, cfg, report, cancelled):
