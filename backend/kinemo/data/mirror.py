@@ -29,7 +29,13 @@ def mirror_points(p: np.ndarray) -> np.ndarray:
     return p * np.array([-1, 1, 1], dtype=p.dtype)
 
 
+def mirror_motion(quats: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local rotations ``(T, 24, 4)`` and root ``(T, 3)`` of the mirrored motion (joints swapped with their twins);
+    its own inverse."""
+    return mirror_quats(quats[:, MIRROR_JOINTS]), mirror_points(root)
+
+
 def mirror(clip: Clip) -> Clip:
     """The mirrored clip (left and right swapped). Assumes a left/right-symmetric rest skeleton."""
-    return Clip(mirror_quats(clip.quats[:, MIRROR_JOINTS]), mirror_points(clip.root),
-                mirror_points(clip.positions[:, MIRROR_JOINTS]), clip.contacts[:, MIRROR_CONTACTS], clip.fps)
+    return Clip(*mirror_motion(clip.quats, clip.root), mirror_points(clip.positions[:, MIRROR_JOINTS]),
+                clip.contacts[:, MIRROR_CONTACTS], clip.fps)

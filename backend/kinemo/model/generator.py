@@ -19,7 +19,7 @@ import torch
 from ..core import rotations as R
 from ..core.footlock import FootLockConfig, plant_feet
 from ..core.smpl import smpl_skeleton
-from ..data.mirror import MIRROR_CONTACTS, MIRROR_JOINTS, mirror_points, mirror_quats
+from ..data.mirror import MIRROR_CONTACTS, MIRROR_JOINTS, mirror_motion
 from ..errors import UserError
 from .features import (FOOT_JOINTS, J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, observe, quat_to_matrix,
                        slerp_turns)
@@ -260,9 +260,9 @@ class Generator:
         joints = np.concatenate([[0], MIRROR_JOINTS + 1])            # mask columns: root first, then joints
         half = [None if report is None else (lambda f, k=k: report((k + f) / 2)) for k in (0, 1)]
         q1, r1, c1 = self._window(quats, root, mask, user, text_emb, music, seed, cfg, half[0], cancelled)
-        q2, r2, c2 = self._window(mirror_quats(quats[:, MIRROR_JOINTS]), mirror_points(root), mask[:, joints],
-                                  user[:, joints], text_emb, music, seed, cfg, half[1], cancelled)
-        q2, r2, c2 = mirror_quats(q2[:, MIRROR_JOINTS]), mirror_points(r2), c2[:, MIRROR_CONTACTS]
+        q2, r2, c2 = self._window(*mirror_motion(quats, root), mask[:, joints], user[:, joints], text_emb, music,
+                                  seed, cfg, half[1], cancelled)
+        (q2, r2), c2 = mirror_motion(q2, r2), c2[:, MIRROR_CONTACTS]
         q2 = np.where((q1 * q2).sum(-1, keepdims=True) < 0, -q2, q2)
         return R.quat_normalize(q1 + q2), (r1 + r2) / 2, (c1 + c2) / 2
 

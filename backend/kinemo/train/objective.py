@@ -67,8 +67,8 @@ def _gpos_unit(pos: torch.Tensor, rooted: torch.Tensor, spread: bool) -> torch.T
     when none is), floored at 1 cm."""
     if not spread:
         return POS_UNIT
-    keep = rooted > 0 if bool((rooted > 0).any()) else torch.ones_like(rooted, dtype=torch.bool)
-    return pos[keep].flatten(0, 1).std(0).clamp_min(0.01)
+    keep = rooted > 0
+    return pos[keep if keep.any() else ~keep].flatten(0, 1).std(0).clamp_min(0.01)
 
 
 def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator, t: torch.Tensor | None = None,
