@@ -242,13 +242,14 @@ def validate(model: MotionModel, val: Windows, cfg: TrainConfig) -> dict[str, fl
     out: dict[str, float] = {}
     n = max(1, cfg.val_windows // 32)
     T = model.cfg.diffusion_steps
+    dev = next(model.parameters()).device
     # (family, noise level, name): the middle step for both, and in-betweening's own sampling step
     # and that step from x_t = 0, as in-betweening asks it (temperature 0)
     for fam, step, name, clean in (("inbetween", T // 2, "inbetween", False), ("free", T // 2, "free", False),
                                    ("inbetween", T - 1, "ib_top", False), ("inbetween", T - 1, "ib_zero", True)):
         for _ in range(n):
-            b = to_device(val.sample(32, L, rng, mask_family=fam), next(model.parameters()).device)
-            parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long), clean=clean)
+            b = to_device(val.sample(32, L, rng, mask_family=fam), dev)
+            parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long, device=dev), clean=clean)
             for k in ("feat", "pos", "gpos", "beat"):
                 out[f"{name}_{k}"] = out.get(f"{name}_{k}", 0.0) + float(parts[k]) / n
     return {k: round(v, 5) for k, v in out.items()}

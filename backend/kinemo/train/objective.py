@@ -84,7 +84,8 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
     drawn = t is None          # training draws its steps; validation fixes them (and ``clean``)
     if drawn:
         t = torch.randint(0, T, (B,), generator=gen)
-        t = torch.where(torch.rand(B, generator=gen) < cfg.t_top, T - 1, t).to(x0.device)
+        t = torch.where(torch.rand(B, generator=gen) < cfg.t_top, T - 1, t)
+    t = t.to(x0.device)   # a caller's fixed steps may come from the CPU
     quiet = torch.full((B,), clean)
     if drawn and cfg.top_clean > 0:      # drawn only when used, so runs without it keep their random stream
         quiet = (t.cpu() == T - 1) & (torch.rand(B, generator=gen) < cfg.top_clean)
