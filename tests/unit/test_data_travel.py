@@ -32,7 +32,8 @@ def test_pack_and_unpack_rebuild_the_chosen_splits(tiny_corpus, tmp_path):
     train = [t for t in src.takes if t["split"] == "train"]
     assert [t["id"] for t in got.takes] == [t["id"] for t in train]
     for t_src, t_got in zip(train, got.takes):
-        a, b = slice(t_src["start"], t_src["start"] + t_src["frames"]), slice(t_got["start"], t_got["start"] + t_got["frames"])
+        a = slice(t_src["start"], t_src["start"] + t_src["frames"])
+        b = slice(t_got["start"], t_got["start"] + t_got["frames"])
         assert np.abs(got.quats[b] - src.quats[a]).max() < 2 / SCALES["quats"]
         assert np.abs(got.positions[b] - src.positions[a]).max() <= 0.5 / SCALES["positions"] + 1e-6
         assert np.abs(got.root[b] - src.root[a]).max() <= 0.5 / SCALES["root"] + 1e-6
@@ -41,6 +42,8 @@ def test_pack_and_unpack_rebuild_the_chosen_splits(tiny_corpus, tmp_path):
         assert {k: v for k, v in t_got.items() if k != "start"} == {k: v for k, v in t_src.items() if k != "start"}
     assert json.loads((out / "manifest.json").read_text()) == json.loads(
         (corpus_dir(tiny_corpus) / "manifest.json").read_text())
+    with pytest.raises(UserError, match="not empty"):
+        pack(tiny_corpus, tmp_path / "pack", ("train",))
     with pytest.raises(UserError, match="already holds a corpus"):
         unpack(tmp_path / "pack", tmp_path / "root")
     with pytest.raises(UserError, match="not a corpus pack"):

@@ -29,7 +29,8 @@ FORMAT = 1
 
 def encode(a: np.ndarray, scale: float, lengths: np.ndarray) -> np.ndarray:
     """Quantise ``a`` ``(N, ...)`` to ``round(a * scale)`` and take second differences within each take
-    (``lengths`` ``(K,)``, summing to N; a take's first two rows keep its value and first step). -> int64 ``(N, ...)``"""
+    (``lengths`` ``(K,)``, summing to N; a take's first two rows keep its value and first step).
+    -> int64 ``(N, ...)``"""
     q = np.round(np.asarray(a, np.float64) * scale).astype(np.int64)
     out, o = np.empty_like(q), 0
     for n in lengths:
@@ -71,7 +72,10 @@ def _narrow(e: np.ndarray) -> np.ndarray:
 
 
 def pack(cache_root: Path, out: Path, splits: tuple[str, ...] = ("train", "val")) -> int:
-    """Write the corpus's takes of ``splits`` and their text embeddings into ``out``; returns its size in bytes."""
+    """Write the corpus's takes of ``splits`` and their text embeddings into ``out`` (a new or empty folder);
+    returns the pack's size in bytes."""
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} is not empty; pack into a new folder")
     corpus = Corpus(corpus_dir(cache_root))
     takes = [dict(t) for t in corpus.takes if t["split"] in splits]
     if not takes:
