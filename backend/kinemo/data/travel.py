@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.rotations import quat_normalize
 from ..errors import UserError
 from .cache import Corpus, corpus_dir, default_cache_root
 
@@ -97,9 +98,8 @@ def pack(cache_root: Path, out: Path, splits: tuple[str, ...] = ("train", "val")
     text.mkdir(exist_ok=True)
     for f in sorted((cache_root / "text").glob("text-*.npz")):
         _put(text / f.stem, np.load(f)["emb"].astype(np.float16))
-    src = corpus_dir(cache_root)
     for f in ("manifest.json", "report.json"):
-        shutil.copy(src / f, out / f)
+        shutil.copy(corpus.path / f, out / f)
     (out / "pack.json").write_text(json.dumps({
         "format": FORMAT, "scales": SCALES, "lengths": lengths.tolist(), "music_dim": int(music.shape[1]),
         "index": {"fps": corpus.fps, "takes": takes}}))
@@ -123,9 +123,7 @@ def unpack(src: Path, cache_root: Path) -> Path:
     tmp.mkdir(parents=True)
     for name, scale in meta["scales"].items():
         a = decode(_get(src / name).astype(np.int64), scale, lengths)
-        if name == "quats":
-            a /= np.linalg.norm(a, axis=-1, keepdims=True)
-        np.save(tmp / f"{name}.npy", a)
+        np.save(tmp / f"{name}.npy", quat_normalize(a) if name == "quats" else a)
     n = int(lengths.sum())
     np.save(tmp / "contacts.npy", np.unpackbits(_get(src / "contacts"), axis=-1, count=4).astype(bool))
     music = np.zeros((n, meta["music_dim"]), np.float32)

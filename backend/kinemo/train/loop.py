@@ -249,7 +249,7 @@ def validate(model: MotionModel, val: Windows, cfg: TrainConfig) -> dict[str, fl
                                    ("inbetween", T - 1, "ib_top", False), ("inbetween", T - 1, "ib_zero", True)):
         for _ in range(n):
             b = to_device(val.sample(32, L, rng, mask_family=fam), dev)
-            parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long, device=dev), clean=clean)
+            parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long), clean=clean)
             for k in ("feat", "pos", "gpos", "beat"):
                 out[f"{name}_{k}"] = out.get(f"{name}_{k}", 0.0) + float(parts[k]) / n
     return {k: round(v, 5) for k, v in out.items()}
