@@ -100,6 +100,26 @@ def test_training_goes_on_from_an_exported_model(tiny_checkpoint, tiny_corpus, t
     assert not torch.equal(moved, before) and (moved - before).abs().max() < 0.1   # went on from the weights
 
 
+def test_prefetched_batches_train_the_same_model(tiny_checkpoint, tiny_corpus, tmp_path):
+    """Batches cut ahead on a thread (the accelerator's default) are the synchronous loop's batches: the same
+    weights come out, bit for bit."""
+    import torch
+
+    from kinemo.model.config import CONFIGS
+    from kinemo.train import checkpoint
+    from kinemo.train.loop import Run, train
+    cfg = CONFIGS["tiny"]
+    weights = []
+    for depth in (0, 2):
+        path = train(cfg, Run(out=tmp_path / f"depth{depth}", corpus=corpus_dir(tiny_corpus),
+                              cache_dir=tiny_corpus / "text", resume=tiny_checkpoint, prefetch=depth,
+                              overrides={"steps": cfg.steps + cfg.log_every}), log=lambda s: None)
+        weights.append(checkpoint.read(path)["model"])
+    start = checkpoint.read(tiny_checkpoint)["model"]
+    assert not torch.equal(weights[0]["denoiser.frame_in.weight"], start["denoiser.frame_in.weight"])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 def test_focus_batches_are_inbetweening_queries(tiny_corpus):
     from dataclasses import replace
 

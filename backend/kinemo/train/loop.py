@@ -24,6 +24,7 @@ from ..model.motion_model import MotionModel
 from . import checkpoint as ckpt
 from .data import Batch, Windows
 from .objective import batch_features, losses, total
+from .prefetch import Prefetcher
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Run:
     threads: int | None = None
     overrides: dict | None = None      # training fields set on top of the config (a resumed one's included)
     forget_music: bool = False         # a resumed run starts with its music input zeroed, as if it never heard any
+    prefetch: int | None = None        # batches cut ahead on a thread; None: 2 on an accelerator, 0 (none) on a CPU
 
 
 def _lr(step: int, cfg: TrainConfig, time_fraction: float = 0.0, rewarm_from: int | None = None) -> float:
@@ -148,53 +150,62 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     def save():
         ckpt.save(path, cfg, model, ema, opt, step, {"history": history})
 
-    while step < cfg.steps:
-        b, focus = draw_batch(windows, cfg, rng, longest)
-        b = to_device(b, device)
-        frac = (time.time() - t0) / (run.max_minutes * 60) if run.max_minutes else 0.0
-        if world > 1:   # every rank follows rank 0's clock, so learning rates and the stop step agree
-            f = torch.tensor([frac], device=device)
-            dist.broadcast(f, 0)
-            frac = float(f)
-        lr = _lr(step, cfg, frac, rewarm_from)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        model.train()
-        parts = losses(model, b, cfg, gen, t=last_step if focus else None, net=net if world > 1 else None, clean=focus)
-        loss = total(parts, cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        with torch.no_grad():
-            d = min(cfg.ema, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - d)
-        step += 1
-        for k, v in parts.items():
-            acc[k] = acc.get(k, 0.0) + float(v.detach())
-        acc["loss"] = acc.get("loss", 0.0) + float(loss.detach())
-        acc["focus"] = acc.get("focus", 0.0) + focus
-        if step % cfg.log_every == 0 and rank == 0:
-            rec = {"step": step, "time_s": round(time.time() - t0, 1), "lr": lr,
-                   **{k: round(v / cfg.log_every, 5) for k, v in acc.items()}}
-            acc = {}
-            logf.write(json.dumps(rec) + "\n")
-            logf.flush()
-            log(f"step {step} loss {rec['loss']:.4f} feat {rec['feat']:.4f} pos {rec['pos']:.4f} "
-                f"({(time.time() - last) / cfg.log_every:.2f} s/step)")
-            last = time.time()
-        if step % cfg.val_every == 0 and rank == 0:
-            rec = {"step": step, "val": validate(ema, val, cfg)}
-            history.append(rec)
-            logf.write(json.dumps(rec) + "\n")
-            logf.flush()
-            log(f"val {rec['val']}")
-        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-            save()
-        if run.max_minutes and frac > 1.0:
-            log(f"time limit reached at step {step}")
-            break
+    # on an accelerator the next batches are cut on a thread while this one trains (the same batches, in order);
+    # on a CPU that thread would take a core from the step itself
+    depth = run.prefetch if run.prefetch is not None else (2 if device.type == "cuda" else 0)
+    batches = Prefetcher(lambda: draw_batch(windows, cfg, rng, longest), depth)
+    try:
+        while step < cfg.steps:
+            b, focus = next(batches)
+            b = to_device(b, device)
+            frac = (time.time() - t0) / (run.max_minutes * 60) if run.max_minutes else 0.0
+            if world > 1:   # every rank follows rank 0's clock, so learning rates and the stop step agree
+                f = torch.tensor([frac], device=device)
+                dist.broadcast(f, 0)
+                frac = float(f)
+            lr = _lr(step, cfg, frac, rewarm_from)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            model.train()
+            parts = losses(model, b, cfg, gen, t=last_step if focus else None, net=net if world > 1 else None,
+                           clean=focus)
+            loss = total(parts, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            with torch.no_grad():
+                d = min(cfg.ema, (1 + step) / (10 + step))
+                for pe, pm in zip(ema.parameters(), model.parameters()):
+                    pe.lerp_(pm, 1 - d)
+            step += 1
+            # summed on the device, read at log steps only: a read per step would wait for the accelerator
+            for k, v in parts.items():
+                acc[k] = acc.get(k, 0.0) + v.detach().float()
+            acc["loss"] = acc.get("loss", 0.0) + loss.detach().float()
+            acc["focus"] = acc.get("focus", 0.0) + focus
+            if step % cfg.log_every == 0 and rank == 0:
+                rec = {"step": step, "time_s": round(time.time() - t0, 1), "lr": lr,
+                       **{k: round(float(v) / cfg.log_every, 5) for k, v in acc.items()}}
+                acc = {}
+                logf.write(json.dumps(rec) + "\n")
+                logf.flush()
+                log(f"step {step} loss {rec['loss']:.4f} feat {rec['feat']:.4f} pos {rec['pos']:.4f} "
+                    f"({(time.time() - last) / cfg.log_every:.2f} s/step)")
+                last = time.time()
+            if step % cfg.val_every == 0 and rank == 0:
+                rec = {"step": step, "val": validate(ema, val, cfg)}
+                history.append(rec)
+                logf.write(json.dumps(rec) + "\n")
+                logf.flush()
+                log(f"val {rec['val']}")
+            if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+                save()
+            if run.max_minutes and frac > 1.0:
+                log(f"time limit reached at step {step}")
+                break
+    finally:
+        batches.close()
     if rank == 0:
         save()
     logf.close()
