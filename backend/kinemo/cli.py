@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("kinemo.commands.serve", "run the backend server the Blender add-on talks to"),
     "bench": ("kinemo.commands.bench", "benchmarks: kinemo bench server, ..."),
     "demo": ("kinemo.commands.demo", "headless demo: motion on a Rigify rig, saved as .blend + PNG"),
-    "data": ("kinemo.commands.data", "training corpus: prepare, stats, preview"),
+    "data": ("kinemo.commands.data", "training corpus: prepare, stats, preview, pack and unpack for another machine"),
     "train": ("kinemo.commands.train", "train the motion model: kinemo train --config small|tiny"),
     "inbetween": ("kinemo.commands.inbetween", "fill motion between key frames of a BVH (any humanoid)"),
     "generate": ("kinemo.commands.generate", "motion from text, as BVH (SMPL or your rig)"),

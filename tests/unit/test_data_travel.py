@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from kinemo.cli import main
 from kinemo.data.cache import Corpus, corpus_dir
 from kinemo.data.travel import SCALES, decode, encode, pack, unpack
 from kinemo.errors import UserError
@@ -23,11 +24,13 @@ def test_second_differences_round_trip_within_the_quantisation_step():
     np.testing.assert_array_equal(decode(e[7:8], 1000, np.array([1])), decode(e, 1000, lengths)[7:8])
 
 
-def test_pack_and_unpack_rebuild_the_chosen_splits(tiny_corpus, tmp_path):
+def test_pack_and_unpack_rebuild_the_chosen_splits(tiny_corpus, tmp_path, capsys):
     src = Corpus(corpus_dir(tiny_corpus))
-    size = pack(tiny_corpus, tmp_path / "pack", ("train",))
-    assert size > 0
-    out = unpack(tmp_path / "pack", tmp_path / "root")
+    assert main(["data", "pack", str(tmp_path / "pack"), "--cache-dir", str(tiny_corpus), "--splits", "train"]) == 0
+    assert "packed into" in capsys.readouterr().out
+    assert main(["data", "unpack", str(tmp_path / "pack"), str(tmp_path / "root")]) == 0
+    out = corpus_dir(tmp_path / "root")
+    assert str(out) in capsys.readouterr().out
     got = Corpus(out)
     train = [t for t in src.takes if t["split"] == "train"]
     assert [t["id"] for t in got.takes] == [t["id"] for t in train]

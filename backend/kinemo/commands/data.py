@@ -1,4 +1,4 @@
-"""``kinemo data prepare|stats|preview|splits``: the training corpus."""
+"""``kinemo data prepare|stats|preview|splits|pack|unpack``: the training corpus."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +35,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pv.add_argument("--frames", type=int, default=6, help="poses in a PNG strip")
     pv.add_argument("--mirror", action="store_true", help="show the left/right mirrored clip")
     pv.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    pk = sub.add_parser("pack", parents=[cache],
+                        help="pack the prepared corpus's takes (about 50 MB for train and val) into a new folder, "
+                             "to train on a machine without the sources")
+    pk.add_argument("out", type=Path, help="a new (or empty) folder")
+    pk.add_argument("--splits", default="train,val", help="comma-separated splits to pack (default train,val)")
+    up = sub.add_parser("unpack", help="rebuild a corpus from a folder made by 'kinemo data pack' under a new cache "
+                                       "root (then train with --cache-dir ROOT)")
+    up.add_argument("pack", type=Path, help="the folder 'kinemo data pack' wrote")
+    up.add_argument("cache_root", type=Path, help="a cache root that holds no corpus yet")
     sp = sub.add_parser("splits", help="write the fixed split lists from an archive's take list (once)")
     sp.add_argument("archive", type=Path, help="the Bandai archive, or with --add any source")
     sp.add_argument("--add", action="store_true",
@@ -89,6 +98,15 @@ def run(args: argparse.Namespace) -> int:
         else:
             raise UserError("--out must end in .png or .gif")
         print(f"wrote {args.out}")
+        return 0
+    if args.action == "pack":
+        from ..data.travel import pack
+        size = pack(args.cache_dir or cache.default_cache_root(), args.out, tuple(args.splits.split(",")))
+        print(f"packed into {args.out} ({size / 1e6:.1f} MB)")
+        return 0
+    if args.action == "unpack":
+        from ..data.travel import unpack
+        print(f"unpacked into {unpack(args.pack, args.cache_root)}")
         return 0
     if args.action == "splits":
         from ..data import splits as S

@@ -7,12 +7,11 @@ to 0.1 mm, music features and text embeddings in float16. Each array is stored a
 per take (smooth motion makes them small), byte planes split, then LZMA: the train+val takes of corpus v2 pack
 into 49 MB against the 414 MB of the whole corpus and its text embeddings.
 
-    python -m kinemo.data.travel pack OUT [--cache-dir ROOT] [--splits train,val]
-    python -m kinemo.data.travel unpack PACK ROOT      # then: kinemo train --cache-dir ROOT ...
+    kinemo data pack OUT [--cache-dir ROOT] [--splits train,val]
+    kinemo data unpack PACK ROOT      # then: kinemo train --cache-dir ROOT ...
 """
 from __future__ import annotations
 
-import argparse
 import json
 import lzma
 import shutil
@@ -110,7 +109,7 @@ def unpack(src: Path, cache_root: Path) -> Path:
     """Rebuild a pack as a cache root's corpus and text embeddings; returns the corpus folder."""
     meta_path = src / "pack.json"
     if not meta_path.exists():
-        raise UserError(f"{src} is not a corpus pack (no pack.json): make one with 'python -m kinemo.data.travel pack'")
+        raise UserError(f"{src} is not a corpus pack (no pack.json): make one with 'kinemo data pack'")
     meta = json.loads(meta_path.read_text())
     if meta["format"] != FORMAT:
         raise UserError(f"{src} is a pack of format {meta['format']}; this kinemo reads format {FORMAT}")
@@ -139,24 +138,3 @@ def unpack(src: Path, cache_root: Path) -> Path:
     tmp.rename(out)
     return out
 
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m kinemo.data.travel", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    pk = sub.add_parser("pack", help="pack the prepared corpus into a folder")
-    pk.add_argument("out", type=Path)
-    pk.add_argument("--cache-dir", type=Path, default=None, help="kinemo cache root holding the corpus")
-    pk.add_argument("--splits", default="train,val", help="comma-separated splits to pack (default train,val)")
-    up = sub.add_parser("unpack", help="unpack a folder made by 'pack' into a new cache root")
-    up.add_argument("pack", type=Path)
-    up.add_argument("cache_root", type=Path)
-    a = p.parse_args(argv)
-    if a.cmd == "pack":
-        size = pack(a.cache_dir or default_cache_root(), a.out, tuple(a.splits.split(",")))
-        print(f"packed into {a.out} ({size / 1e6:.1f} MB)")
-    else:
-        print(f"unpacked into {unpack(a.pack, a.cache_root)}")
-
-
-if __name__ == "__main__":
-    main()
