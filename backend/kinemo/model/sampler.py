@@ -43,8 +43,12 @@ class SamplerConfig:
     inbetween_dynamics_guidance: float = 0.0
     # see smooth. Val split (60 windows, step 20,500), L2P / seam jerk as multiples of interpolation's at 5, 15,
     # 30, 45 frames: off 1.06/1.70, 0.90/1.46, 0.91/1.46, 0.93/1.48; at 1 frame 0.86/1.14, 0.86/0.96, 0.90/1.02,
-    # 0.93/0.98; at 2 frames 0.82/1.00, 0.85/0.91, 0.90/0.93, 0.93/0.91
-    inbetween_smooth: float = 2.0
+    # 0.93/0.98; at 2 frames 0.82/1.00, 0.85/0.91, 0.90/0.93, 0.93/0.91. Again for the step-73,555 model (120
+    # windows), L2P as a multiple of interpolation's and seam jerk against real motion's 350/347/342/346:
+    # 2 frames 0.610/0.584/0.511/0.522, jerk 350/281/303/302; 1.75: 0.606/0.562/0.501/0.515, 350/291/308/305;
+    # 1.5: 0.605/0.543/0.493/0.509, 355/309/320/314; 1: 0.617/0.524/0.486/0.503, 395/374/371/367. The better
+    # network needs less low-pass; 1.75 is the least that keeps seam jerk at or below real at every length.
+    inbetween_smooth: float = 1.75
     # In-betweening at temperature 0 without text also runs on the left/right mirror of the request and averages
     # the two answers (the mirror's reflected back): two estimates of the one true motion from a network that is
     # only roughly mirror-symmetric. The result is exactly symmetric; costs a second pass. Val split (120
