@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core.rotations import quat_normalize
 from ..errors import UserError
-from .cache import Corpus, corpus_dir, default_cache_root
+from .cache import Corpus, corpus_dir
 
 SCALES = {"quats": 2048, "positions": 1000, "root": 10000}   # integer steps per unit
 FORMAT = 1
