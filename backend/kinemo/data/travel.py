@@ -22,6 +22,7 @@ import numpy as np
 from ..core.rotations import quat_normalize
 from ..errors import UserError
 from .cache import Corpus, corpus_dir
+from .clip import CONTACT_JOINTS
 
 SCALES = {"quats": 2048, "positions": 1000, "root": 10000}   # integer steps per unit
 FORMAT = 1
@@ -124,7 +125,7 @@ def unpack(src: Path, cache_root: Path) -> Path:
         a = decode(_get(src / name).astype(np.int64), scale, lengths)
         np.save(tmp / f"{name}.npy", quat_normalize(a) if name == "quats" else a)
     n = int(lengths.sum())
-    np.save(tmp / "contacts.npy", np.unpackbits(_get(src / "contacts"), axis=-1, count=4).astype(bool))
+    np.save(tmp / "contacts.npy", np.unpackbits(_get(src / "contacts"), axis=-1, count=len(CONTACT_JOINTS)).astype(bool))
     music = np.zeros((n, meta["music_dim"]), np.float32)
     music[_get(src / "music_rows")] = _get(src / "music")
     np.save(tmp / "music.npy", music)
