@@ -103,3 +103,20 @@ def test_classifier_features_ignore_place_and_facing(small_corpus):
     yaw = R.axis_angle_to_quat(np.array([0.0, 2.0, 0.0]))
     moved = R.quat_apply(yaw, pos) + np.array([3.0, 0.0, -7.0])
     assert np.allclose(frame_features(pos), frame_features(moved), atol=1e-4)
+
+
+def test_bench_long_reports_every_piece_of_a_motion_longer_than_the_window(tiny_corpus, tiny_checkpoint, tmp_path):
+    """The tiny model (90-frame windows) asked for 7 s = 210 frames: three windows stitched, cut into 2 s pieces
+    (the last one 1 s); shares in [0, 1], and the real takes' figures beside them."""
+    from kinemo.data.cache import corpus_dir
+    out = tmp_path / "long"
+    rc = main(["bench", "long", "--corpus", str(corpus_dir(tiny_corpus)), "--split", "train", "--model",
+               str(tiny_checkpoint), "--text", "Someone walks forward casually.", "--seconds", "7", "--segment", "2",
+               "--out", str(out)])
+    assert rc == 0
+    res = json.loads((out / "long.json").read_text())
+    row = res["captions"]["Someone walks forward casually."]
+    assert len(row["crossed_legs"]) == len(row["ankle_span"]) == 4
+    assert all(0.0 <= x <= 1.0 for x in row["crossed_legs"])
+    assert 0.0 <= res["real"]["crossed_legs"] < 0.05 and 0.05 < res["real"]["ankle_span"] < 0.4   # real takes
+    assert (out / "long.png").stat().st_size > 10_000

@@ -120,7 +120,7 @@ def test_prefetched_batches_train_the_same_model(tiny_checkpoint, tiny_corpus, t
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
-def test_focus_batches_are_inbetweening_queries(tiny_corpus):
+def test_focus_and_continuation_batches_ask_their_query(tiny_corpus):
     from dataclasses import replace
 
     import torch
@@ -143,6 +143,13 @@ def test_focus_batches_are_inbetweening_queries(tiny_corpus):
     r = np.random.default_rng(3)
     ref = w.sample(cfg.batch, int(r.integers(cfg.min_frames, longest + 1)), r)
     assert not f and torch.equal(a.quats, ref.quats) and torch.equal(a.mask, ref.mask)
+    # continuation batches: every window keyed whole on a prefix, nothing after it
+    for _ in range(4):
+        b, focus = draw_batch(w, replace(cfg, continuation=1.0), rng, longest)
+        mask = b.mask.numpy()
+        n = mask.any(-1).sum(1)                                       # keyed frames per window
+        assert not focus and (n >= 1).all()
+        assert all(mask[i, :k].all() and not mask[i, k:].any() for i, k in enumerate(n))
 
 
 def test_inbetween_meets_keys_exactly_and_is_deterministic(gen, walk):

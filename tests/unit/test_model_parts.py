@@ -14,7 +14,7 @@ from kinemo.model.config import CONFIGS, ModelConfig, TrainConfig, from_dict, to
 from kinemo.model.diffusion import cosine_alpha_bar, ddim_step, q_sample, sampling_steps
 from kinemo.model.generator import Generator, plan_windows
 from kinemo.model.keys import spread_correction
-from kinemo.model.masks import FAMILIES, anchor_of, random_mask
+from kinemo.model.masks import ALL_FAMILIES, anchor_of, random_mask
 from kinemo.model.motion_model import MotionModel
 from kinemo.model.sampler import Conditions, SamplerConfig, sample
 
@@ -134,7 +134,7 @@ def test_schedule_and_ddim():
     assert torch.allclose(ddim_step(x500, x0, 500, 200, ab), x200, atol=1e-5)
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_mask_families(family):
     rng = np.random.default_rng(4)
     for L in (30, 90):
@@ -146,6 +146,10 @@ def test_mask_families(family):
             assert m.any() and m[anchor_of(m)].any() and not m[:anchor_of(m)].any()
         if family == "trajectory":
             assert not m[:, 2:].any()
+        if family == "continue":     # whole frames keyed from the start, then nothing
+            keyed = m.any(1)
+            n = int(keyed.sum())
+            assert m[:n].all() and not m[n:].any() and 1 <= n <= L // 2
 
 
 def test_spread_correction_meets_keys_and_fades():

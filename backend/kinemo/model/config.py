@@ -72,6 +72,11 @@ class TrainConfig:
     # is about 5% of the samples (inbetween/sparse masks x t_top x top_clean); 0 = off.
     focus: float = 0.0
     focus_frames: int = 90
+    # Share of batches whose windows continue a motion: a keyed prefix and nothing after (masks "continue"), the
+    # query every window after a long motion's first one asks. The other families always key something later
+    # in the window, so before this the query was never trained, and 60 s from text drifted window by window
+    # into crossed legs (docs/model_card.md); 0 = off (and the random stream of runs made before it).
+    continuation: float = 0.0
     bf16: bool = True            # autocast where the hardware has bf16 (see objective.bf16_helps)
     seed: int = 0
     log_every: int = 50

@@ -4,6 +4,10 @@ A mask is ``(L, 25)`` bool: channel 0 keys the root position, channel
 ``1 + j`` keys joint ``j``'s rotation. The families mirror what animators do:
 nothing keyed (free generation), context + target (in-betweening), sparse
 whole poses, partial bodies (hands only, legs only, ...), a root path only.
+One more family is how long motions are stitched (kinemo.model.generator): a
+window that continues the one before, its first frames keyed whole and
+nothing after them (``continue``; drawn by whole batches, see
+TrainConfig.continuation, so it is not in the per-sample mixture).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ BODY_PARTS: dict[str, tuple[int, ...]] = {
 SHORT_GAP = 60   # frames
 # family -> probability
 FAMILIES = {"free": 0.2, "inbetween": 0.35, "sparse": 0.15, "partial": 0.15, "trajectory": 0.1, "dense": 0.05}
+ALL_FAMILIES = (*FAMILIES, "continue")
 
 
 def _frames_inbetween(L: int, rng: np.random.Generator) -> np.ndarray:
@@ -37,6 +42,16 @@ def _frames_inbetween(L: int, rng: np.random.Generator) -> np.ndarray:
     if end < L:
         tail = 1 if rng.random() < 0.5 else int(rng.integers(1, L - end + 1))
         keyed[end:end + tail] = True
+    return keyed
+
+
+CONTINUE_CONTEXT = 45   # most frames a continuation's keyed prefix has (the generator's overlap is 30)
+
+
+def _frames_continue(L: int, rng: np.random.Generator) -> np.ndarray:
+    """A keyed prefix of 1 to ``min(CONTINUE_CONTEXT, L // 2)`` frames and nothing after it."""
+    keyed = np.zeros(L, bool)
+    keyed[:int(rng.integers(1, max(1, min(CONTINUE_CONTEXT, L // 2)) + 1))] = True
     return keyed
 
 
@@ -55,6 +70,8 @@ def random_mask(L: int, rng: np.random.Generator, family: str | None = None) -> 
         return m
     if family == "inbetween":
         m[_frames_inbetween(L, rng)] = True
+    elif family == "continue":
+        m[_frames_continue(L, rng)] = True
     elif family == "sparse":
         m[_frames_sparse(L, rng)] = True
     elif family == "dense":

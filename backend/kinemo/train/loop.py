@@ -223,8 +223,9 @@ def draw_batch(windows: Windows, cfg: TrainConfig, rng: np.random.Generator, lon
         L = int(rng.integers(cfg.min_frames, max(cfg.min_frames, min(longest, cfg.focus_frames)) + 1))
         family = str(rng.choice(list(FOCUS_FAMILIES), p=list(FOCUS_FAMILIES.values())))
         return windows.sample(cfg.batch, L, rng, mask_family=family), True
+    family = "continue" if cfg.continuation > 0 and rng.random() < cfg.continuation else None
     L = int(rng.integers(cfg.min_frames, longest + 1))
-    return windows.sample(cfg.batch, L, rng), False
+    return windows.sample(cfg.batch, L, rng, mask_family=family), False
 
 
 @torch.no_grad()
