@@ -214,7 +214,7 @@ def test_diversity_and_accuracy():
 
 
 def test_crossed_legs_and_ankle_span_see_swapped_legs_from_any_heading():
-    from kinemo.eval.bench_long import ankle_span, pieces
+    from kinemo.eval.bench_long import pieces
     # rest pose, then the same pose with each leg swung across the body by 40 degrees (hip adduction)
     q = np.tile(R.quat_identity(), (2, 24, 1))
     q[1, 1] = R.axis_angle_to_quat(np.array([0, 0, -np.radians(40)]))   # left leg towards -x (the right)
@@ -225,7 +225,7 @@ def test_crossed_legs_and_ankle_span_see_swapped_legs_from_any_heading():
         qq[:, 0] = R.axis_angle_to_quat(np.array([0, yaw, 0]))
         p = global_transforms(qq, np.tile([0.0, 0.9, 0.0], (2, 1)))[1]
         assert M.crossed_legs(p).tolist() == [False, True]
-        spans.append(ankle_span(p))
+        spans.append(M.ankle_span(p))
     rest = global_transforms(q[:1], np.zeros((1, 3)))[1][0]
     assert np.allclose(spans, spans[0]) and spans[0][0] == pytest.approx(rest[7, 0] - rest[8, 0])
     assert 0.1 < spans[0][0] < 0.3 and spans[0][1] < -0.1

@@ -8,8 +8,8 @@ generated and cut into ``--segment``-second pieces; per piece:
 - crossed legs: the share of frames whose knees have swapped sides
   (:func:`kinemo.eval.metrics.crossed_legs`), against the same share over the
   real takes of ``--split`` (default test);
-- ankle span: the mean distance between the ankles across the body (m), the
-  real takes' mean beside it.
+- ankle span: the mean distance between the ankles across the body (m,
+  :func:`kinemo.eval.metrics.ankle_span`), the real takes' mean beside it.
 
 Captions: ``--text`` (repeatable), else the first caption of ``--captions``
 evenly spaced takes of the split.
@@ -42,14 +42,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_output_arguments(p)
 
 
-def ankle_span(positions: np.ndarray) -> np.ndarray:
-    """Signed distance (m) from the right ankle to the left one along the hips' left direction, seen from above:
-    ``(T, J, 3)`` -> ``(T,)``; negative when the feet have swapped sides."""
-    across = (positions[:, 1] - positions[:, 2])[:, [0, 2]]
-    across /= np.maximum(np.linalg.norm(across, axis=-1, keepdims=True), 1e-8)
-    return ((positions[:, 7] - positions[:, 8])[:, [0, 2]] * across).sum(-1)
-
-
 def pieces(values: np.ndarray, frames: int) -> list[float]:
     """Means of consecutive ``frames``-long pieces of ``(T,)`` values (the last may be shorter)."""
     return [float(values[s:s + frames].mean()) for s in range(0, len(values), frames)]
@@ -71,13 +63,12 @@ def run(args: argparse.Namespace) -> int:
         q, r = gen.generate(text, frames, seed=args.seed)
         p = global_transforms(q, r)[1]
         rows[text] = {"crossed_legs": pieces(M.crossed_legs(p).astype(float), seg),
-                      "ankle_span": pieces(ankle_span(p), seg)}
+                      "ankle_span": pieces(M.ankle_span(p), seg)}
     res = {"model": args.model, "seconds": args.seconds, "segment_s": args.segment, "seed": args.seed,
-           "captions": rows,
-           "split": args.split,
+           "captions": rows, "split": args.split,
            "real": {"crossed_legs": float(np.mean(np.concatenate([M.crossed_legs(p) for p in real]))),
-                         "ankle_span": float(np.mean(np.concatenate([ankle_span(p) for p in real]))),
-                         "takes": len(real)},
+                    "ankle_span": float(np.mean(np.concatenate([M.ankle_span(p) for p in real]))),
+                    "takes": len(real)},
            "wall_s": time.time() - t0}
     print(format_table(res))
     js, png = write_json(args.out, "long", res), plot(res, args.out)
