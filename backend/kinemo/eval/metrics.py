@@ -38,6 +38,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..core import rotations as R
+from ..core.footlock import SMPL_LEGS
 
 FORWARD = np.array([0.0, 0.0, 1.0])   # the canonical skeleton faces +Z in its rest pose
 UP_AXIS = 1
@@ -152,7 +153,8 @@ def foot_skating(positions: np.ndarray, contacts: np.ndarray, fps: float) -> flo
     return float(v[c].mean()) if c.any() else float("nan")
 
 
-HIPS, KNEES, ANKLES = (1, 2), (4, 5), (7, 8)     # SMPL (left, right)
+# (left, right) joint pairs of the SMPL legs, from the foot lock's (hip, knee, ankle, foot) per leg
+HIPS, KNEES, ANKLES = tuple(zip(*(leg[:3] for leg in SMPL_LEGS)))
 
 
 def crossed_legs(positions: np.ndarray) -> np.ndarray:
