@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from kinemo.cli import main
+from kinemo.core import rotations as R
 from kinemo.core.bvh import read_bvh
 from kinemo.data.cache import Corpus, corpus_dir
 from kinemo.data.clip import clip_positions
 from kinemo.core.smpl import smpl_skeleton
-from kinemo.model.generator import Generator, plan_windows
+from kinemo.model.generator import Generator
+from kinemo.model.stitch import plan_segments, plan_windows
 
 WALK = "dataset-1_walk_normal_001"
 
@@ -176,11 +178,35 @@ def _steps(q, r):
 
 def test_long_motion_joins_are_seamless(gen):
     T = 3 * gen.window
-    q, r = gen.generate("a person walks forward", T, seed=1)
+    seen = []
+    q, r = gen.generate("a person walks forward", T, seed=1, progress=seen.append)
     assert q.shape == (T, 24, 4) and np.isfinite(q).all() and np.isfinite(r).all()
-    wins = plan_windows(T, gen.window, min(gen.overlap, gen.window // 3))
-    assert len(wins) >= 3
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    segs = plan_segments(T, gen.window, min(gen.join, gen.window // 3))
+    assert len(segs) >= 3
     s = _steps(q, r)
+    edges = np.array([e for a, b in zip(segs, segs[1:]) for e in (a.stop, b.start)])   # into and out of each join
+    assert s[np.concatenate([edges - 1, edges])].max() <= max(2.0 * np.percentile(s, 95), 0.05)
+    # the joins are made (no rest pose left there), and the whole is the same for the same seed only
+    gap = slice(segs[0].stop, segs[1].start)
+    assert not np.allclose(q[gap], R.quat_identity((gap.stop - gap.start, 24)))
+    q2, r2 = gen.generate("a person walks forward", T, seed=1)
+    assert np.array_equal(q, q2) and np.array_equal(r, r2)
+    assert not np.array_equal(q, gen.generate("a person walks forward", T, seed=2)[0])
+
+
+def test_keyed_long_motion_is_chained_through_its_keys(gen):
+    # a long motion with keys is made window after window, each continuing the one before; keys stay exact
+    T = 3 * gen.window
+    q0, r0 = gen.generate("a person walks forward", gen.window, seed=0)
+    q = np.tile(q0[:1], (T, 1, 1))
+    r = np.tile(r0[:1], (T, 1))
+    keys = np.zeros(T, bool)
+    keys[[0, T - 1]] = True
+    a, b = gen.inbetween(q, r, keys, text="a person walks forward", seed=1)
+    assert np.array_equal(a[keys], q[keys]) and np.array_equal(b[keys], r[keys])
+    s = _steps(a, b)
+    wins = plan_windows(T, gen.window, min(gen.overlap, gen.window // 3))
     joins = np.array([w.start + min(gen.overlap, gen.window // 3) for w in wins[1:]])   # first new frame
     assert s[joins - 1].max() <= max(2.0 * np.percentile(s, 95), 0.05)
 

@@ -12,11 +12,12 @@ from kinemo.errors import UserError
 from kinemo.model import features as F
 from kinemo.model.config import CONFIGS, ModelConfig, TrainConfig, from_dict, to_dict
 from kinemo.model.diffusion import cosine_alpha_bar, ddim_step, q_sample, sampling_steps
-from kinemo.model.generator import Generator, plan_windows
+from kinemo.model.generator import Generator
 from kinemo.model.keys import spread_correction
 from kinemo.model.masks import ALL_FAMILIES, anchor_of, random_mask
 from kinemo.model.motion_model import MotionModel
 from kinemo.model.sampler import Conditions, SamplerConfig, sample
+from kinemo.model.stitch import Window, place_after, plan_segments, plan_windows, yaw
 
 
 def random_motion(rng, B=2, L=20):
@@ -198,11 +199,53 @@ def test_spread_correction_carries_slopes_only_from_the_given_runs():
 
 
 def test_windows_cover_with_overlap():
-    assert plan_windows(50, 90, 30) == [type(plan_windows(1, 1, 0)[0])(0, 50)]
+    assert plan_windows(50, 90, 30) == [Window(0, 50)]
     w = plan_windows(400, 90, 30)
     assert w[0].start == 0 and w[-1].stop == 400
     for a, b in zip(w, w[1:]):
         assert b.start == a.stop - 30 and b.stop - b.start <= 90
+
+
+@pytest.mark.parametrize("frames", [181, 390, 391, 1800, 1801])
+def test_stitched_windows_cover_with_gaps(frames):
+    assert plan_segments(180, 180, 30) == [Window(0, 180)]
+    w = plan_segments(frames, 180, 30)
+    assert w[0].start == 0 and w[-1].stop == frames
+    assert all(b.start == a.stop + 30 for a, b in zip(w, w[1:]))
+    sizes = [x.stop - x.start for x in w]
+    assert max(sizes) <= 180 and max(sizes) - min(sizes) <= 1
+    assert len(w) == -(-(frames + 30) // 210)          # as few as fit
+
+
+def _walk(T, speed, turn, heading, start):
+    """A body walking at ``speed`` m/frame while turning ``turn`` rad/frame: quats (T, 24, 4), root (T, 3)."""
+    a = heading + turn * np.arange(T)
+    q = R.quat_identity((T, 24))
+    q[:, 0] = np.stack([np.cos(a / 2), 0 * a, np.sin(a / 2), 0 * a], -1)
+    step = np.stack([np.sin(a), 0 * a, np.cos(a)], -1) * speed
+    r = np.asarray(start, float) + np.concatenate([[np.zeros(3)], np.cumsum(step[:-1], 0)])
+    r[:, 1] = 0.9 + 0.02 * np.sin(np.arange(T))
+    return q, r
+
+
+@pytest.mark.parametrize("turn", [0.0, 0.01])
+def test_a_stitched_window_carries_on_where_the_one_before_stops(turn):
+    # one walk cut in three: the third part, turned and moved anywhere, is put back where the walk had it
+    q, r = _walk(200, 0.04, turn, heading=0.5, start=[1.0, 0.0, -2.0])
+    gap = 30
+    prev_q, prev_r, next_q, next_r = q[:80], r[:80], q[80 + gap:], r[80 + gap:]
+    moved_q, moved_r = _walk(len(next_q), 0.04, turn, heading=-2.0, start=[7.0, 0.0, 3.0])
+    moved_r[:, 1] = next_r[:, 1]
+    pq, pr = place_after(prev_q, prev_r, moved_q, moved_r, gap, context=10)
+    # exact for a straight walk; turning, the gap is crossed on a chord, not the arc (1.24 m walked: 2 cm off)
+    np.testing.assert_allclose(pr, next_r, atol=1e-9 if turn == 0 else 0.025)
+    np.testing.assert_allclose(yaw(pq[:, 0]), yaw(next_q[:, 0]), atol=1e-9)
+    assert np.array_equal(pq[:, 1:], moved_q[:, 1:])           # only the pelvis turns
+    # standing still, it stays put and keeps its own facing relative to the one before
+    sq, sr = _walk(50, 0.0, 0.0, heading=1.0, start=[0.0, 0.0, 0.0])
+    pq, pr = place_after(sq, sr, *_walk(50, 0.0, 0.0, heading=-1.0, start=[5.0, 0.0, 5.0]), gap, context=10)
+    np.testing.assert_allclose(pr[:, [0, 2]], 0.0, atol=1e-12)
+    np.testing.assert_allclose(yaw(pq[:, 0]), 1.0, atol=1e-12)
 
 
 def test_config_round_trip_and_unknown_fields():

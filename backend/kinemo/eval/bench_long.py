@@ -1,8 +1,9 @@
 """``kinemo bench long``: does a long motion from text stay a plausible body?
 
-Motions longer than the model's window are stitched from overlapping windows,
-each continuing the one before (kinemo.model.generator), so a small bias per
-window can pile up over a minute. Per caption, ``--seconds`` of motion are
+Free motion longer than the model's window is stitched from independent
+windows with in-betweened joins (kinemo.model.stitch); when each window
+continued the one before, a small bias per window piled up over a minute into
+crossed legs. Per caption, ``--seconds`` of motion are
 generated and cut into ``--segment``-second pieces; per piece:
 
 - crossed legs: the share of frames whose knees have swapped sides

@@ -19,7 +19,7 @@ class ModelConfig:
     dropout: float = 0.0          # dropout costs ~20% of a CPU step and the data is plentiful for this size
     text_dim: int = 384          # MiniLM sentence embedding
     music_dim: int = 37          # per-frame music features (kinemo.data.music.MUSIC_DIM; 0: no music input)
-    max_frames: int = 180        # longest window; longer motions are stitched from overlapping windows
+    max_frames: int = 180        # longest window; longer motions are laid out in windows (model.stitch)
     diffusion_steps: int = 1000
 
 

@@ -3,13 +3,15 @@
 All motion in and out is on the canonical SMPL skeleton at 30 fps: local
 rotations ``(T, 24, 4)`` (w-first) and the pelvis position ``(T, 3)`` in
 metres, Y up. Keys are given as full arrays plus boolean masks; values that
-are not keyed are ignored. Motions longer than the model's window are made
-from overlapping windows, each conditioned on the end of the one before
-(its overlap is passed in as keys), so joins are seamless by construction.
+are not keyed are ignored. Motions longer than the model's window are laid
+out in windows (kinemo.model.stitch): keyed ones chained, each window
+conditioned on the end of the one before (passed in as keys); free ones (text,
+music, nothing keyed) stitched from independent windows whose joins are
+in-betweened, so no window inherits another's drift.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +27,7 @@ from .features import (FOOT_JOINTS, J, MASK_DIMS, anchor_frame, decode, encode, 
                        slerp_turns)
 from .keys import spread_correction
 from .sampler import Conditions, SamplerConfig, sample
+from .stitch import Window, place_after, plan_segments, plan_windows
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "model" / "kinemo-small.pt"
 Progress = Callable[[float], None]
@@ -63,25 +66,6 @@ class Cancelled(Exception):
     """The caller's ``cancelled()`` turned true during sampling."""
 
 
-@dataclass(frozen=True)
-class Window:
-    start: int
-    stop: int
-
-
-def plan_windows(frames: int, size: int, overlap: int) -> list[Window]:
-    """Cover ``frames`` with windows of at most ``size`` frames overlapping by ``overlap``."""
-    if frames <= size:
-        return [Window(0, frames)]
-    out, s = [], 0
-    while True:
-        e = min(s + size, frames)
-        out.append(Window(s, e))
-        if e == frames:
-            return out
-        s = e - overlap
-
-
 # Starting-noise scale per request when the caller gives none (SamplerConfig.temperature). In-betweening is
 # judged against the one true motion between the keys, where the mean motion is best and smoothest; text and
 # dance want variety. Measured on held-out takes: noise the network has not learned to remove shows as jitter.
@@ -92,12 +76,14 @@ class Generator:
     fps = 30.0
 
     def __init__(self, model, cfg, extra: dict | None = None, sampler: SamplerConfig = SamplerConfig(),
-                 overlap: int = 30):
+                 overlap: int = 30, join: int = 30, join_context: int = 10):
         self.model = model.eval()
         self.cfg = cfg
         self.extra = extra or {}
         self.sampler = sampler
-        self.overlap = overlap
+        self.overlap = overlap                 # frames a chained window shares with the one before (keyed motion)
+        self.join = join                       # in-betweened frames between stitched windows (free motion)
+        self.join_context = join_context       # keyed frames either side of a join (in-betweening training keeps <= 10)
         self.skeleton = smpl_skeleton()
         self._rest_heights = self.skeleton.rest_global()[1][list(FOOT_JOINTS), 1]
         self.name = self.extra.get("name", "kinemo motion model")
@@ -224,6 +210,19 @@ class Generator:
         cfg = replace(cfg, **{k: float(v) for k, v in given.items() if v is not None})
         if cfg.steps < 1:
             raise UserError("steps must be at least 1")
+        if not mask.any() and len(quats) > self.window:
+            out_q, out_r = self._stitch(quats, root, text_emb, music, seed, cfg, progress, cancelled)
+        else:
+            out_q, out_r = self._chain(quats, root, mask, text_emb, music, seed, cfg, progress, cancelled, mirror)
+        # the user's keys, bit-exact (as given, not renormalised)
+        out_q[mask[:, 1:]] = given_q[mask[:, 1:]]
+        out_r[mask[:, 0]] = given_r[mask[:, 0]]
+        return out_q, out_r
+
+    def _chain(self, quats, root, mask, text_emb, music, seed, cfg, progress, cancelled, mirror=False):
+        """Keyed motion of any length in overlapping windows, each continuing the one before (the frames an
+        earlier window made are keys of the next); feet planted over the whole. quats ``(T, 24, 4)``, root
+        ``(T, 3)``, mask ``(T, 25)`` -> quats, root."""
         T = len(quats)
         out_q, out_r = quats.copy(), root.copy()
         out_c = np.zeros((T, 4))
@@ -248,9 +247,39 @@ class Generator:
             out_q = plant_feet(self.skeleton.parents, self.skeleton.offsets, out_q, out_r, self._rest_heights,
                                self.fps, keyed=mask[:, 1:], prob=out_c,
                                cfg=FootLockConfig(clearance=cfg.swing_clearance))
-        # the user's keys, bit-exact (as given, not renormalised)
-        out_q[mask[:, 1:]] = given_q[mask[:, 1:]]
-        out_r[mask[:, 0]] = given_r[mask[:, 0]]
+        return out_q, out_r
+
+    def _stitch(self, quats, root, text_emb, music, seed, cfg, progress, cancelled):
+        """Free motion longer than a window: independent windows (seeds ``seed + i``), each placed to carry on
+        from the one before, with the ``join`` frames between them in-betweened from ``join_context`` frames on
+        both sides (seeds after the windows'). See kinemo.model.stitch."""
+        T, ctx, gap = len(quats), self.join_context, min(self.join, self.window // 3)
+        segs = plan_segments(T, self.window, gap)
+        tasks = 2 * len(segs) - 1
+        out_q, out_r = quats.copy(), root.copy()
+
+        def part(i):
+            return None if progress is None else (lambda f: progress((i + f) / tasks))
+
+        # a join is an in-betweening query: sampled as in-betweening is (its steps, no noise, its smoothing)
+        join_cfg = replace(cfg, steps=cfg.inbetween_steps, temperature=0.0, smooth=cfg.inbetween_smooth,
+                           dynamics_guidance=cfg.inbetween_dynamics_guidance)
+
+        def run(a, b, m, s, task, c=cfg):
+            mu = None if music is None else music[a:b]
+            return self._chain(out_q[a:b], out_r[a:b], m, text_emb, mu, s, c, part(task), cancelled)
+
+        for i, w in enumerate(segs):
+            q, r = run(w.start, w.stop, np.zeros((w.stop - w.start, MASK_DIMS), bool), seed + i, i)
+            if i:
+                q, r = place_after(out_q[:segs[i - 1].stop], out_r[:segs[i - 1].stop], q, r, gap, ctx)
+            out_q[w.start:w.stop], out_r[w.start:w.stop] = q, r
+        for i, (w0, w1) in enumerate(zip(segs, segs[1:])):
+            a, b = max(w0.start, w0.stop - ctx), min(w1.stop, w1.start + ctx)
+            m = np.zeros((b - a, MASK_DIMS), bool)
+            m[:w0.stop - a] = m[w1.start - a:] = True
+            q, r = run(a, b, m, seed + len(segs) + i, len(segs) + i, join_cfg)
+            out_q[w0.stop:w1.start], out_r[w0.stop:w1.start] = q[w0.stop - a:w1.start - a], r[w0.stop - a:w1.start - a]
         return out_q, out_r
 
     def _mirror_average(self, quats, root, mask, user, text_emb, music, seed, cfg, report, cancelled):

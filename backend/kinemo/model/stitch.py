@@ -1,0 +1,95 @@
+"""How a motion longer than the model's window is laid out in windows.
+
+Keyed motions are chained: overlapping windows, each continuing the end of the
+one before (:func:`plan_windows`). Free motion (text, music, nothing keyed) is
+stitched: independent windows joined by in-betweened transitions
+(:func:`plan_segments`, :func:`place_after`).
+
+Chaining windows (each one continuing the end of the one before) lets a small
+bias per window pile up: a minute from text ended with the legs crossed
+(docs/benchmarks/long.json). Here every window is sampled on its own, so none
+inherits another's drift; each is turned and moved to carry on where the one
+before stops, and the ``gap`` frames between them are left for the model to
+in-between from ``context`` frames on either side (the in-betweening query it
+was trained on). These are the pure parts: the plan and the placement.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core import rotations as R
+
+FORWARD = np.array([0.0, 0.0, 1.0])   # the canonical skeleton faces +Z in its rest pose
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int
+    stop: int
+
+
+def plan_windows(frames: int, size: int, overlap: int) -> list[Window]:
+    """Cover ``frames`` with windows of at most ``size`` frames overlapping by ``overlap``."""
+    if frames <= size:
+        return [Window(0, frames)]
+    out, s = [], 0
+    while True:
+        e = min(s + size, frames)
+        out.append(Window(s, e))
+        if e == frames:
+            return out
+        s = e - overlap
+
+
+def plan_segments(frames: int, window: int, gap: int) -> list[Window]:
+    """Free windows of at most ``window`` frames covering ``frames`` with ``gap`` frames between neighbours.
+
+    As few windows as fit, of near-equal length (the first ones one frame longer where it does not divide).
+    """
+    if frames <= window:
+        return [Window(0, frames)]
+    n = -(-(frames + gap) // (window + gap))                 # ceil: n windows and n - 1 gaps cover frames
+    body = frames - (n - 1) * gap
+    sizes = [body // n + (i < body % n) for i in range(n)]
+    out, s = [], 0
+    for size in sizes:
+        out.append(Window(s, s + size))
+        s += size + gap
+    return out
+
+
+def yaw(pelvis: np.ndarray) -> np.ndarray:
+    """Heading angle (radians about +Y, 0 facing +Z) of pelvis world rotations ``(N, 4)`` -> ``(N,)``, unwrapped."""
+    fwd = R.quat_apply(pelvis, np.broadcast_to(FORWARD, pelvis.shape[:-1] + (3,)))
+    return np.unwrap(np.arctan2(fwd[:, 0], fwd[:, 2]))
+
+
+def _yaw_quat(angle: float) -> np.ndarray:
+    return np.array([np.cos(angle / 2), 0.0, np.sin(angle / 2), 0.0])
+
+
+def place_after(prev_q: np.ndarray, prev_r: np.ndarray, quats: np.ndarray, root: np.ndarray, gap: int,
+                context: int) -> tuple[np.ndarray, np.ndarray]:
+    """Turn and move a window so that it carries on ``gap`` frames after another ends.
+
+    prev_q ``(P, 24, 4)``, prev_r ``(P, 3)``: the window before; quats ``(L, 24, 4)``, root ``(L, 3)``: the next
+    one, anywhere. Returns the next one with its pelvis turned about +Y and its root moved on the floor (heights
+    kept) so that its first frame is where the body would be after ``gap + 1`` frames at the mean of the
+    turning rate and ground velocity that the last ``context`` frames before and the first ``context`` after
+    have (so a walk keeps walking through the join, and a body standing still stays put).
+    """
+    k = max(2, min(context, len(prev_q), len(quats)))
+    steps = gap + 1
+    a, b = yaw(prev_q[-k:, 0]), yaw(quats[:k, 0])
+    turn = a[-1] - b[0] + (a[-1] - a[0] + b[-1] - b[0]) / (2 * (k - 1)) * steps
+    spin = _yaw_quat(turn)
+    q = quats.copy()
+    q[:, 0] = R.quat_mul(np.broadcast_to(spin, q[:, 0].shape), q[:, 0])
+    flat = np.array([1.0, 0.0, 1.0])
+    rel = R.quat_apply(np.broadcast_to(spin, root.shape[:-1] + (4,)), (root - root[:1]) * flat)
+    v = ((prev_r[-1] - prev_r[-k]) + (rel[k - 1] - rel[0])) * flat / (2 * (k - 1))
+    r = rel + prev_r[-1] * flat + v * steps
+    r[:, 1] = root[:, 1]
+    return q, r
