@@ -3,6 +3,7 @@ interface: the Generator, the CLI and the server. Needs ../shared for the traini
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from kinemo.core import rotations as R
 from kinemo.core.bvh import read_bvh
 from kinemo.data.cache import Corpus, corpus_dir
 from kinemo.data.clip import clip_positions
+from kinemo.errors import UserError
 from kinemo.core.smpl import smpl_skeleton
 from kinemo.model.generator import Generator
 from kinemo.model.stitch import plan_segments, plan_windows
@@ -170,6 +172,16 @@ def test_inbetween_meets_keys_exactly_and_is_deterministic(gen, walk):
     m0 = gen.inbetween(q, r, keys, seed=3)               # the default (temperature 0): the mean motion,
     assert np.array_equal(m0[0], gen.inbetween(q, r, keys, seed=9)[0])   # the same for every seed
 
+
+
+def test_the_sampler_temperature_reaches_text_requests(gen):
+    # what `MODEL@temperature=0` sets is what a text request uses when it names none: the mean motion, any seed
+    cold = Generator(gen.model, gen.cfg, gen.extra, replace(gen.sampler, temperature=0.0))
+    a = cold.generate("a person waves", 40, seed=1)[0]
+    assert np.array_equal(a, cold.generate("a person waves", 40, seed=2)[0])
+    assert not np.array_equal(gen.generate("a person waves", 40, seed=1)[0], gen.generate("a person waves", 40, seed=2)[0])
+    with pytest.raises(UserError, match="temperature"):
+        Generator(gen.model, gen.cfg, gen.extra, replace(gen.sampler, temperature=3.0)).generate("a person waves", 40)
 
 def _steps(q, r):
     p = clip_positions(smpl_skeleton(), q, r)

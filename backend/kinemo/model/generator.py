@@ -33,10 +33,6 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "model"
 Progress = Callable[[float], None]
 
 
-def _pick(value: float | None, request: str) -> float:
-    return TEMPERATURE[request] if value is None else float(value)
-
-
 def _meet_keys(raw: np.ndarray, key: np.ndarray, mask: np.ndarray, user: np.ndarray | None = None) -> np.ndarray:
     """Bend the prediction onto the keys without a pop (features ``(L, D)``, mask ``(L, 25)``).
 
@@ -64,12 +60,6 @@ def _meet_keys(raw: np.ndarray, key: np.ndarray, mask: np.ndarray, user: np.ndar
 
 class Cancelled(Exception):
     """The caller's ``cancelled()`` turned true during sampling."""
-
-
-# Starting-noise scale per request when the caller gives none (SamplerConfig.temperature). In-betweening is
-# judged against the one true motion between the keys, where the mean motion is best and smoothest; text and
-# dance want variety. Measured on held-out takes: noise the network has not learned to remove shows as jitter.
-TEMPERATURE = {"inbetween": 0.0, "generate": 0.6, "dance": 0.6}
 
 
 class Generator:
@@ -114,7 +104,7 @@ class Generator:
         quats, root = np.asarray(quats, np.float64), np.asarray(root, np.float64)   # float32 -> 64 is exact
         mask = self._key_mask(quats, root, keys, root_keys)
         steps = self.sampler.inbetween_steps if steps is None else steps
-        temperature = _pick(temperature, "inbetween")
+        temperature = self.sampler.inbetween_temperature if temperature is None else float(temperature)
         return self._run(quats, root, mask, text, None, seed, steps, progress, cancelled, temperature=temperature,
                          dynamics_guidance=self.sampler.inbetween_dynamics_guidance,
                          smooth=self.sampler.inbetween_smooth,   # averaging samples (temperature > 0) would blur
@@ -132,7 +122,7 @@ class Generator:
             raise UserError(f"frames must be at least 1; got {frames}")
         q = np.tile(np.array([1.0, 0, 0, 0]), (frames, J, 1))
         return self._run(q, np.zeros((frames, 3)), np.zeros((frames, MASK_DIMS), bool), text, None, seed, steps,
-                         progress, cancelled, guidance, temperature=_pick(temperature, "generate"))
+                         progress, cancelled, guidance, temperature=temperature)
 
     def dance(self, music: np.ndarray, *, text: str | None = None, quats: np.ndarray | None = None,
               root: np.ndarray | None = None, keys: np.ndarray | None = None, seed: int = 0,
@@ -158,7 +148,7 @@ class Generator:
             q = np.tile(np.array([1.0, 0, 0, 0]), (T, J, 1))
             return self._run(q, np.zeros((T, 3)), np.zeros((T, MASK_DIMS), bool), text, music, seed, steps,
                              progress, cancelled, beat_guidance=beat_guidance,
-                             temperature=_pick(temperature, "dance"))
+                             temperature=temperature)
         if quats is None or root is None:
             raise UserError("keyed poses need quats (T, 24, 4) and root (T, 3) with the keys")
         quats, root = np.asarray(quats, np.float64), np.asarray(root, np.float64)
@@ -166,7 +156,7 @@ class Generator:
         if len(mask) != T:
             raise UserError(f"keyed poses cover {len(mask)} frames but the music {T}; give one pose per music frame")
         return self._run(quats, root, mask, text, music, seed, steps, progress, cancelled, beat_guidance=beat_guidance,
-                         temperature=_pick(temperature, "dance"))
+                         temperature=temperature)
 
     # --- the engine ---------------------------------------------------------
 
@@ -202,14 +192,14 @@ class Generator:
         if text is not None:
             from .text import embed
             text_emb = torch.from_numpy(embed([text]))
-        if temperature is not None and not 0.0 <= temperature <= 2.0:
-            raise UserError(f"temperature must be in [0, 2]; got {temperature}")
         cfg = self.sampler if steps is None else replace(self.sampler, steps=int(steps))
         given = {"text_guidance": guidance, "beat_guidance": beat_guidance, "dynamics_guidance": dynamics_guidance,
                  "smooth": smooth, "temperature": temperature}     # per-request settings; None keeps the sampler's
         cfg = replace(cfg, **{k: float(v) for k, v in given.items() if v is not None})
         if cfg.steps < 1:
             raise UserError("steps must be at least 1")
+        if not 0.0 <= cfg.temperature <= 2.0:
+            raise UserError(f"temperature must be in [0, 2]; got {cfg.temperature}")
         if not mask.any() and len(quats) > self.window:
             out_q, out_r = self._stitch(quats, root, text_emb, music, seed, cfg, progress, cancelled)
         else:
@@ -262,7 +252,7 @@ class Generator:
             return None if progress is None else (lambda f: progress((i + f) / tasks))
 
         # a join is an in-betweening query: sampled as in-betweening is (its steps, no noise, its smoothing)
-        join_cfg = replace(cfg, steps=cfg.inbetween_steps, temperature=0.0, smooth=cfg.inbetween_smooth,
+        join_cfg = replace(cfg, steps=cfg.inbetween_steps, temperature=cfg.inbetween_temperature, smooth=cfg.inbetween_smooth,
                            dynamics_guidance=cfg.inbetween_dynamics_guidance)
 
         def run(a, b, m, s, task, c=cfg):
