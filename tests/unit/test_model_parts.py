@@ -241,7 +241,7 @@ def test_a_stitched_window_carries_on_where_the_one_before_stops(turn):
     np.testing.assert_allclose(pr, next_r, atol=1e-9 if turn == 0 else 0.025)
     np.testing.assert_allclose(yaw(pq[:, 0]), yaw(next_q[:, 0]), atol=1e-9)
     assert np.array_equal(pq[:, 1:], moved_q[:, 1:])           # only the pelvis turns
-    # standing still, it stays put and keeps its own facing relative to the one before
+    # standing still, it stays put and faces where the one before faced
     sq, sr = _walk(50, 0.0, 0.0, heading=1.0, start=[0.0, 0.0, 0.0])
     pq, pr = place_after(sq, sr, *_walk(50, 0.0, 0.0, heading=-1.0, start=[5.0, 0.0, 5.0]), gap, context=10)
     np.testing.assert_allclose(pr[:, [0, 2]], 0.0, atol=1e-12)

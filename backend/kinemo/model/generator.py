@@ -27,7 +27,7 @@ from .features import (FOOT_JOINTS, J, MASK_DIMS, anchor_frame, decode, encode, 
                        slerp_turns)
 from .keys import spread_correction
 from .sampler import Conditions, SamplerConfig, sample
-from .stitch import Window, place_after, plan_segments, plan_windows
+from .stitch import place_after, plan_segments, plan_windows
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "model" / "kinemo-small.pt"
 Progress = Callable[[float], None]
@@ -251,9 +251,9 @@ class Generator:
         def part(i):
             return None if progress is None else (lambda f: progress((i + f) / tasks))
 
-        # a join is an in-betweening query: sampled as in-betweening is (its steps, no noise, its smoothing)
-        join_cfg = replace(cfg, steps=cfg.inbetween_steps, temperature=cfg.inbetween_temperature, smooth=cfg.inbetween_smooth,
-                           dynamics_guidance=cfg.inbetween_dynamics_guidance)
+        # a join is an in-betweening query: sampled as in-betweening is (its steps, temperature and smoothing)
+        join_cfg = replace(cfg, steps=cfg.inbetween_steps, temperature=cfg.inbetween_temperature,
+                           smooth=cfg.inbetween_smooth, dynamics_guidance=cfg.inbetween_dynamics_guidance)
 
         def run(a, b, m, s, task, c=cfg):
             mu = None if music is None else music[a:b]

@@ -5,13 +5,13 @@ one before (:func:`plan_windows`). Free motion (text, music, nothing keyed) is
 stitched: independent windows joined by in-betweened transitions
 (:func:`plan_segments`, :func:`place_after`).
 
-Chaining windows (each one continuing the end of the one before) lets a small
-bias per window pile up: a minute from text ended with the legs crossed
-(docs/benchmarks/long.json). Here every window is sampled on its own, so none
-inherits another's drift; each is turned and moved to carry on where the one
-before stops, and the ``gap`` frames between them are left for the model to
-in-between from ``context`` frames on either side (the in-betweening query it
-was trained on). These are the pure parts: the plan and the placement.
+Chained free motion let a small bias per window pile up: a minute from text
+ended with the legs crossed (docs/model_card.md, long motions). Stitched, every
+window is sampled on its own, so none inherits another's drift; each is turned
+and moved to carry on where the one before stops, and the ``gap`` frames
+between them are left for the model to in-between from ``context`` frames on
+either side (the in-betweening query it was trained on). These are the pure
+parts: the plans and the placement; kinemo.model.generator samples them.
 """
 from __future__ import annotations
 
