@@ -73,10 +73,10 @@ class TrainConfig:
     focus: float = 0.0
     focus_frames: int = 90
     # Share of batches whose windows continue a motion: a keyed prefix and nothing after (masks "continue"), the
-    # query every window after a long motion's first one asks; the other families always key something later
-    # in the window, so the shipped weights never trained it. 0 = off (and the random stream of runs made
-    # before it). 1,445 CPU steps at 0.3 did not reduce the drift of 60 s from text into crossed legs
-    # (`kinemo bench long`, docs/model_card.md): the query is here for a longer run to train.
+    # query a chained window asks (kinemo.model.stitch; free long motions were chained before they were
+    # stitched); the other families always key something later in the window, so the shipped weights never
+    # trained it. 0 = off (and the random stream of runs made before it). 1,445 CPU steps at 0.3 did not reduce
+    # the drift of chained 60 s from text into crossed legs (docs/model_card.md): kept for a longer run.
     continuation: float = 0.0
     bf16: bool = True            # autocast where the hardware has bf16 (see objective.bf16_helps)
     seed: int = 0

@@ -4,9 +4,9 @@ A mask is ``(L, 25)`` bool: channel 0 keys the root position, channel
 ``1 + j`` keys joint ``j``'s rotation. The families mirror what animators do:
 nothing keyed (free generation), context + target (in-betweening), sparse
 whole poses, partial bodies (hands only, legs only, ...), a root path only.
-One more family is how long motions are stitched (kinemo.model.generator): a
-window that continues the one before, its first frames keyed whole and
-nothing after them (``continue``; drawn by whole batches, see
+One more family is what a chained window asks (a keyed motion longer than the
+window, kinemo.model.stitch): it continues the one before, its first frames
+keyed whole and nothing after them (``continue``; drawn by whole batches, see
 TrainConfig.continuation, so it is not in the per-sample mixture).
 """
 from __future__ import annotations

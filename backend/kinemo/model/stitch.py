@@ -66,10 +66,6 @@ def yaw(pelvis: np.ndarray) -> np.ndarray:
     return np.unwrap(np.arctan2(fwd[:, 0], fwd[:, 2]))
 
 
-def _yaw_quat(angle: float) -> np.ndarray:
-    return np.array([np.cos(angle / 2), 0.0, np.sin(angle / 2), 0.0])
-
-
 def place_after(prev_q: np.ndarray, prev_r: np.ndarray, quats: np.ndarray, root: np.ndarray, gap: int,
                 context: int) -> tuple[np.ndarray, np.ndarray]:
     """Turn and move a window so that it carries on ``gap`` frames after another ends.
@@ -84,7 +80,7 @@ def place_after(prev_q: np.ndarray, prev_r: np.ndarray, quats: np.ndarray, root:
     steps = gap + 1
     a, b = yaw(prev_q[-k:, 0]), yaw(quats[:k, 0])
     turn = a[-1] - b[0] + (a[-1] - a[0] + b[-1] - b[0]) / (2 * (k - 1)) * steps
-    spin = _yaw_quat(turn)
+    spin = R.axis_angle_to_quat(np.array([0.0, turn, 0.0]))    # about +Y
     q = quats.copy()
     q[:, 0] = R.quat_mul(np.broadcast_to(spin, q[:, 0].shape), q[:, 0])
     flat = np.array([1.0, 0.0, 1.0])
