@@ -1,6 +1,7 @@
 """The corpus pack that carries training data to a remote machine: lossy within its stated steps, exact in
 structure, and it never overwrites a corpus."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -51,3 +52,22 @@ def test_pack_and_unpack_rebuild_the_chosen_splits(tiny_corpus, tmp_path, capsys
         unpack(tmp_path / "pack", tmp_path / "root")
     with pytest.raises(UserError, match="not a corpus pack"):
         unpack(tmp_path, tmp_path / "other")
+
+
+def test_unpack_keeps_text_embeddings_already_in_the_cache_root(tiny_corpus, tmp_path):
+    """The pack holds float16 embeddings; a full-precision file of the same name is the user's and stays."""
+    src = tmp_path / "src"
+    shutil.copytree(tiny_corpus, src)
+    (src / "text").mkdir(exist_ok=True)
+    emb = np.random.default_rng(0).normal(size=(3, 384)).astype(np.float32)
+    for name in ("text-kept", "text-new"):
+        np.savez(src / "text" / f"{name}.npz", emb=emb)
+    pack(src, tmp_path / "pack", ("train",))
+    root = tmp_path / "root"
+    (root / "text").mkdir(parents=True)
+    shutil.copy(src / "text" / "text-kept.npz", root / "text")
+    before = (root / "text" / "text-kept.npz").read_bytes()
+    unpack(tmp_path / "pack", root)
+    assert (root / "text" / "text-kept.npz").read_bytes() == before
+    new = np.load(root / "text" / "text-new.npz")["emb"]
+    assert new.dtype == np.float32 and 0 < np.abs(new - emb).max() < 1e-2      # the float16 copy

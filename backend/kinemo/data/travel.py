@@ -135,7 +135,9 @@ def unpack(src: Path, cache_root: Path) -> Path:
     text = cache_root / "text"
     text.mkdir(parents=True, exist_ok=True)
     for f in sorted((src / "text").glob("*.json")):
-        np.savez(text / f"{f.stem}.npz", emb=_get(f.with_suffix("")).astype(np.float32))
+        dst = text / f"{f.stem}.npz"
+        if not dst.exists():    # the name is the captions' hash: a file already there is the same, at full precision
+            np.savez(dst, emb=_get(f.with_suffix("")).astype(np.float32))
     tmp.rename(out)
     return out
 
