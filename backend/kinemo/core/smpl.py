@@ -23,6 +23,7 @@ SMPL_PARENTS: tuple[int, ...] = (
     -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21,
 )
 NUM_JOINTS = 24
+FORWARD = np.array([0.0, 0.0, 1.0])   # the way the canonical skeleton faces in its rest pose
 
 # The default T-pose: facing +Z, left on +X, Y up, floor at y = 0, metres.
 # Measured on the Bandai-Namco mocap corpus (CC BY-NC 4.0; bone lengths and

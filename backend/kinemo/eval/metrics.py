@@ -39,8 +39,8 @@ from scipy.ndimage import gaussian_filter1d
 
 from ..core import rotations as R
 from ..core.footlock import SMPL_LEGS
+from ..core.smpl import FORWARD
 
-FORWARD = np.array([0.0, 0.0, 1.0])   # the canonical skeleton faces +Z in its rest pose
 UP_AXIS = 1
 # SMPL indices of (left_ankle, left_foot, right_ankle, right_foot)
 LEFT_FOOT_JOINTS = (7, 10)

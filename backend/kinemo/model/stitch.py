@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import rotations as R
-
-FORWARD = np.array([0.0, 0.0, 1.0])   # the canonical skeleton faces +Z in its rest pose
+from ..core.smpl import FORWARD
 
 
 @dataclass(frozen=True)
