@@ -195,7 +195,7 @@ def test_long_motion_joins_are_seamless(gen):
     q, r = gen.generate("a person walks forward", T, seed=1, progress=seen.append)
     assert q.shape == (T, 24, 4) and np.isfinite(q).all() and np.isfinite(r).all()
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
-    segs = plan_segments(T, gen.window, min(gen.join, gen.window // 3))
+    segs = plan_segments(T, gen.window, min(gen.sampler.join, gen.window // 3))
     assert len(segs) >= 3
     s = _steps(q, r)
     edges = np.array([e for a, b in zip(segs, segs[1:]) for e in (a.stop, b.start)])   # into and out of each join
@@ -206,6 +206,21 @@ def test_long_motion_joins_are_seamless(gen):
     q2, r2 = gen.generate("a person walks forward", T, seed=1)
     assert np.array_equal(q, q2) and np.array_equal(r, r2)
     assert not np.array_equal(q, gen.generate("a person walks forward", T, seed=2)[0])
+
+
+def test_the_join_settings_reach_stitching_and_are_checked(gen):
+    T = 3 * gen.window
+    short = Generator(gen.model, gen.cfg, gen.extra, replace(gen.sampler, join=12, join_context=6))
+    q, r = short.generate("a person walks forward", T, seed=1)
+    segs = plan_segments(T, gen.window, 12)
+    assert [b.start - a.stop for a, b in zip(segs, segs[1:])] == [12] * (len(segs) - 1)
+    s = _steps(q, r)
+    edges = np.array([e for a, b in zip(segs, segs[1:]) for e in (a.stop, b.start)])
+    assert s[np.concatenate([edges - 1, edges])].max() <= max(2.0 * np.percentile(s, 95), 0.05)
+    assert not np.array_equal(q, gen.generate("a person walks forward", T, seed=1)[0])
+    for bad in ({"join": 0}, {"join_context": 0}, {"overlap": 0}):
+        with pytest.raises(UserError, match="at least 1 frame"):
+            Generator(gen.model, gen.cfg, gen.extra, replace(gen.sampler, **bad)).generate("a person walks", T)
 
 
 def test_keyed_long_motion_is_chained_through_its_keys(gen):
@@ -219,8 +234,8 @@ def test_keyed_long_motion_is_chained_through_its_keys(gen):
     a, b = gen.inbetween(q, r, keys, text="a person walks forward", seed=1)
     assert np.array_equal(a[keys], q[keys]) and np.array_equal(b[keys], r[keys])
     s = _steps(a, b)
-    wins = plan_windows(T, gen.window, min(gen.overlap, gen.window // 3))
-    joins = np.array([w.start + min(gen.overlap, gen.window // 3) for w in wins[1:]])   # first new frame
+    wins = plan_windows(T, gen.window, min(gen.sampler.overlap, gen.window // 3))
+    joins = np.array([w.start + min(gen.sampler.overlap, gen.window // 3) for w in wins[1:]])   # first new frame
     assert s[joins - 1].max() <= max(2.0 * np.percentile(s, 95), 0.05)
 
 

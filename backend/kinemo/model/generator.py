@@ -65,15 +65,11 @@ class Cancelled(Exception):
 class Generator:
     fps = 30.0
 
-    def __init__(self, model, cfg, extra: dict | None = None, sampler: SamplerConfig = SamplerConfig(),
-                 overlap: int = 30, join: int = 30, join_context: int = 10):
+    def __init__(self, model, cfg, extra: dict | None = None, sampler: SamplerConfig = SamplerConfig()):
         self.model = model.eval()
         self.cfg = cfg
         self.extra = extra or {}
         self.sampler = sampler
-        self.overlap = overlap                 # frames a chained window shares with the one before (keyed motion)
-        self.join = join                       # in-betweened frames between stitched windows (free motion)
-        self.join_context = join_context       # keyed frames either side of a join (in-betweening training keeps <= 10)
         self.skeleton = smpl_skeleton()
         self._rest_heights = self.skeleton.rest_global()[1][list(FOOT_JOINTS), 1]
         self.name = self.extra.get("name", "kinemo motion model")
@@ -200,6 +196,9 @@ class Generator:
             raise UserError("steps must be at least 1")
         if not 0.0 <= cfg.temperature <= 2.0:
             raise UserError(f"temperature must be in [0, 2]; got {cfg.temperature}")
+        if cfg.overlap < 1 or cfg.join < 1 or cfg.join_context < 1:
+            raise UserError(f"overlap, join and join_context must be at least 1 frame; got {cfg.overlap}, "
+                            f"{cfg.join} and {cfg.join_context}")
         if not mask.any() and len(quats) > self.window:
             out_q, out_r = self._stitch(quats, root, text_emb, music, seed, cfg, progress, cancelled)
         else:
@@ -217,7 +216,7 @@ class Generator:
         out_q, out_r = quats.copy(), root.copy()
         out_c = np.zeros((T, 4))
         done = np.zeros(T, bool)
-        wins = plan_windows(T, self.window, min(self.overlap, self.window // 3))
+        wins = plan_windows(T, self.window, min(cfg.overlap, self.window // 3))
         for w_i, w in enumerate(wins):
             m = mask[w.start:w.stop].copy()
             q, r = out_q[w.start:w.stop].copy(), out_r[w.start:w.stop].copy()
@@ -243,7 +242,7 @@ class Generator:
         """Free motion longer than a window: independent windows (seeds ``seed + i``), each placed to carry on
         from the one before, with the ``join`` frames between them in-betweened from ``join_context`` frames on
         both sides (seeds after the windows'). See kinemo.model.stitch."""
-        T, ctx, gap = len(quats), self.join_context, min(self.join, self.window // 3)
+        T, ctx, gap = len(quats), cfg.join_context, min(cfg.join, self.window // 3)
         segs = plan_segments(T, self.window, gap)
         tasks = 2 * len(segs) - 1
         out_q, out_r = quats.copy(), root.copy()

@@ -88,6 +88,12 @@ class SamplerConfig:
     # has not learned to remove shows as jitter.
     temperature: float = 0.6           # text and dance requests
     inbetween_temperature: float = 0.0
+    # Motions longer than a window (kinemo.model.stitch). Keyed ones are chained: each window shares `overlap`
+    # frames with the one before. Free ones are stitched: independent windows `join` frames apart, each join
+    # in-betweened from `join_context` frames on either side (in-betweening training keys at most 10).
+    overlap: int = 30
+    join: int = 30
+    join_context: int = 10
 
 
 @dataclass
