@@ -221,7 +221,7 @@ def _walk(T, speed, turn, heading, start):
     """A body walking at ``speed`` m/frame while turning ``turn`` rad/frame: quats (T, 24, 4), root (T, 3)."""
     a = heading + turn * np.arange(T)
     q = R.quat_identity((T, 24))
-    q[:, 0] = np.stack([np.cos(a / 2), 0 * a, np.sin(a / 2), 0 * a], -1)
+    q[:, 0] = R.axis_angle_to_quat(np.stack([0 * a, a, 0 * a], -1))       # about +Y
     step = np.stack([np.sin(a), 0 * a, np.cos(a)], -1) * speed
     r = np.asarray(start, float) + np.concatenate([[np.zeros(3)], np.cumsum(step[:-1], 0)])
     r[:, 1] = 0.9 + 0.02 * np.sin(np.arange(T))

@@ -45,7 +45,7 @@ def _frames_inbetween(L: int, rng: np.random.Generator) -> np.ndarray:
     return keyed
 
 
-CONTINUE_CONTEXT = 45   # most frames a continuation's keyed prefix has (the generator's overlap is 30)
+CONTINUE_CONTEXT = 45   # most frames a continuation's keyed prefix has (SamplerConfig.overlap is 30)
 
 
 def _frames_continue(L: int, rng: np.random.Generator) -> np.ndarray:
