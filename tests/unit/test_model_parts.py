@@ -257,8 +257,34 @@ def test_config_round_trip_and_unknown_fields():
         from_dict(d)
 
 
+def test_sampler_overrides_reach_nested_settings_and_name_bad_ones():
+    from kinemo.core.footlock import FootLockConfig
+    from kinemo.model.config import with_overrides
+    base = SamplerConfig()
+    cfg = with_overrides(base, [("steps", "3"), ("lock.key_radius", "4"), ("lock.clearance", "0")])
+    assert (cfg.steps, cfg.lock.key_radius, cfg.lock.clearance) == (3, 4, 0.0)
+    assert cfg.lock.max_shift == base.lock.max_shift and base.lock == FootLockConfig()   # the rest, and base, as they were
+    for pairs, message in [([("lock.wings", "1")], "lock: unknown field 'wings'"),
+                           ([("steps.x", "1")], "'steps' is not a group"),
+                           ([("lock.key_radius", "0")], "key_radius=0"),          # would divide by zero
+                           ([("lock.blend", "two")], "not a valid int"),
+                           ([("lock", "1")], "cannot be set from text")]:
+        with pytest.raises(ValueError, match=message):
+            with_overrides(base, pairs)
+
+
+def test_bench_model_spec_sets_the_sampler_or_refuses_before_loading(untrained_path):
+    from kinemo.eval.baselines import load_model
+    gen = load_model(f"{untrained_path}@inbetween_smooth=0,lock.key_radius=3")
+    assert gen.sampler.inbetween_smooth == 0.0 and gen.sampler.lock.key_radius == 3
+    with pytest.raises(UserError, match="sampler setting: lock: unknown field"):
+        load_model("no-such-checkpoint.pt@lock.radius=3")     # the spec is checked first
+    with pytest.raises(UserError, match="name=value"):
+        load_model(f"{untrained_path}@lock.key_radius")
+
+
 @pytest.fixture(scope="module")
-def untrained(tmp_path_factory):
+def untrained_path(tmp_path_factory):
     """A randomly initialised model saved as a real checkpoint (properties that hold for any weights)."""
     from kinemo.train import checkpoint
     torch.manual_seed(0)
@@ -267,7 +293,12 @@ def untrained(tmp_path_factory):
     torch.nn.init.normal_(m.denoiser.out.weight, std=0.02)   # zero-initialised heads would hide bugs
     path = tmp_path_factory.mktemp("ckpt") / "untrained.pt"
     checkpoint.save(path, cfg, m, m, None, 0)
-    return Generator.load(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def untrained(untrained_path):
+    return Generator.load(untrained_path)
 
 
 def test_sampler_is_deterministic_and_imputes_keys(untrained):

@@ -52,6 +52,18 @@ class FootLockConfig:
     swing_speed: tuple[float, float] = (0.8, 1.5)
     lift_sigma: float = 1.5    # frames: Gaussian smoothing of the lift, so it rises and falls as an arc
 
+    def __post_init__(self):
+        # settings reach here from text (`MODEL@lock.NAME=VALUE` in the benches): refuse what would divide by
+        # zero or invert a range, naming the field, instead of returning NaN rotations
+        bad = [f"{n}={getattr(self, n)}" for n, ok in (
+            ("height", self.height >= 0), ("speed", self.speed > 0), ("model_prob", 0 <= self.model_prob <= 1),
+            ("bridge", self.bridge >= 0), ("min_frames", self.min_frames >= 1), ("blend", self.blend >= 0),
+            ("key_radius", self.key_radius >= 1), ("max_shift", self.max_shift > 0),
+            ("clearance", self.clearance >= 0), ("lift_sigma", self.lift_sigma >= 0),
+            ("swing_speed", 0 <= self.swing_speed[0] < self.swing_speed[1])) if not ok]
+        if bad:
+            raise ValueError(f"foot lock settings out of range: {', '.join(bad)} (see FootLockConfig)")
+
 
 def stances(planted: np.ndarray, cfg: FootLockConfig) -> list[tuple[int, int]]:
     """Runs of planted frames ``(T,)`` bool -> ``[(start, stop), ...]`` after closing gaps of at most

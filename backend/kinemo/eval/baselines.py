@@ -116,21 +116,20 @@ def load_model(path: str | None, device: str = "cpu"):
     when a model is asked for, so the baselines run without the model package.
 
     ``PATH@name=value,...`` overrides sampler settings (kinemo.model.sampler.SamplerConfig), for ablations:
-    ``shipped@dynamics_guidance=0`` is the same model without dynamics guidance.
+    ``shipped@dynamics_guidance=0`` is the same model without dynamics guidance, ``shipped@lock.clearance=0``
+    without the foot lock's swing lift (a dotted name sets a field of a group such as ``lock``).
     """
-    from dataclasses import replace
-
     from ..errors import UserError
-    overrides: dict[str, float | int | bool] = {}
+    items: list[list[str]] = []
     if path and "@" in path:
         path, spec = path.split("@", 1)
-        from ..model.config import typed_fields
+        from ..model.config import with_overrides
         from ..model.sampler import SamplerConfig
         items = [item.split("=") for item in filter(None, spec.split(","))]
         if any(len(kv) != 2 for kv in items):
             raise UserError(f"sampler overrides are name=value pairs separated by commas; got {spec!r}")
         try:
-            overrides = typed_fields(SamplerConfig, items)
+            with_overrides(SamplerConfig(), items)      # refused before the model is loaded
         except ValueError as e:
             raise UserError(f"sampler setting: {e}") from None
     if path == "shipped":
@@ -140,6 +139,6 @@ def load_model(path: str | None, device: str = "cpu"):
     except ImportError as e:
         raise UserError(f"cannot load a model: the model package is not available ({e})") from None
     gen = Generator.load(path, device=device)
-    if overrides:
-        gen.sampler = replace(gen.sampler, **overrides)
+    if items:
+        gen.sampler = with_overrides(gen.sampler, items)
     return gen

@@ -38,8 +38,8 @@ from . import metrics as M
 from .baselines import load_model
 from .bench_inbetween import subsample
 from .clips import open_corpus
-from .report import (add_output_arguments, fmt, global_transforms, pyplot, rest_foot_heights, savefig, table,
-                     write_json)
+from .report import (MODEL_SPEC, add_output_arguments, fmt, global_transforms, pyplot, rest_foot_heights, savefig,
+                     table, write_json)
 
 SIGMA = 3.0
 FIGURES = ("bas_kinematic", "bas_kinematic_chance", "bas_music", "bas_music_chance", "pfc", "diversity", "skate",
@@ -66,7 +66,7 @@ def music_matrix(music) -> np.ndarray:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="PATH", help="checkpoint to evaluate ('shipped' for the shipped one)")
+    p.add_argument("--model", metavar="PATH", help=f"checkpoint to evaluate ({MODEL_SPEC})")
     p.add_argument("--corpus", type=Path, help="corpus folder (default: the cache's current corpus)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--max-takes", type=int, default=40, help="dance takes for the model rows, 0 = all (default 40)")

@@ -32,8 +32,8 @@ from . import metrics as M
 from ..errors import UserError
 from .baselines import BASELINES, load_model
 from .clips import EvalClip, add_corpus_arguments, bvh_dir_clips, corpus_clips, open_corpus
-from .report import (add_output_arguments, fmt, global_transforms, pyplot, ratio, rest_foot_heights, savefig,
-                     table, write_json)
+from .report import (MODEL_SPEC, add_output_arguments, fmt, global_transforms, pyplot, ratio, rest_foot_heights,
+                     savefig, table, write_json)
 
 FPS = 30.0
 METRICS = ("l2p", "l2q", "npss", "skate", "jerk")
@@ -42,7 +42,7 @@ LOWER_IS_BETTER = set(METRICS)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", default=[], metavar="PATH",
-                   help="a checkpoint to evaluate ('shipped' for the shipped one); repeatable")
+                   help=f"a checkpoint to evaluate ({MODEL_SPEC}); repeatable")
     p.add_argument("--baselines", default="zero-velocity,interpolation",
                    help="comma-separated baselines (default: zero-velocity,interpolation)")
     add_corpus_arguments(p)

@@ -26,13 +26,13 @@ from . import metrics as M
 from .baselines import load_model
 from .bench_inbetween import subsample
 from .clips import add_corpus_arguments, corpus_clips, open_corpus
-from .report import add_output_arguments, fmt, global_transforms, pyplot, savefig, table, write_json
+from .report import MODEL_SPEC, add_output_arguments, fmt, global_transforms, pyplot, savefig, table, write_json
 
 FPS = 30
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="PATH", default="shipped", help="checkpoint ('shipped' for the shipped one)")
+    p.add_argument("--model", metavar="PATH", default="shipped", help=f"checkpoint to evaluate ({MODEL_SPEC})")
     p.add_argument("--text", action="append", default=[], help="a caption; repeatable (default: captions of the split)")
     p.add_argument("--captions", type=int, default=4, help="captions of the split when no --text (default 4)")
     p.add_argument("--seconds", type=float, default=60.0)

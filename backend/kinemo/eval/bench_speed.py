@@ -20,13 +20,13 @@ import time
 import numpy as np
 
 from .baselines import load_model
-from .report import add_output_arguments, fmt, pyplot, savefig, table, write_json
+from .report import MODEL_SPEC, add_output_arguments, fmt, pyplot, savefig, table, write_json
 
 FPS = 30
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="PATH", help="checkpoint ('shipped' for the shipped one)")
+    p.add_argument("--model", metavar="PATH", help=f"checkpoint to evaluate ({MODEL_SPEC})")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present, else cpu)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, help="sampler steps (default: the model's)")

@@ -36,11 +36,11 @@ from .baselines import load_model
 from .bench_inbetween import subsample
 from .classifier import ClassifierConfig, load_or_train
 from .clips import open_corpus
-from .report import add_output_arguments, fmt, global_transforms, pyplot, ratio, savefig, table, write_json
+from .report import MODEL_SPEC, add_output_arguments, fmt, global_transforms, pyplot, ratio, savefig, table, write_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="PATH", help="checkpoint to evaluate ('shipped' for the shipped one)")
+    p.add_argument("--model", metavar="PATH", help=f"checkpoint to evaluate ({MODEL_SPEC})")
     p.add_argument("--corpus", type=Path, help="corpus folder (default: the cache's current corpus)")
     p.add_argument("--max-takes", type=int, default=100,
                    help="test takes to generate from, evenly spaced, 0 = all (default 100)")

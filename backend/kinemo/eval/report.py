@@ -31,6 +31,11 @@ def rest_foot_heights() -> np.ndarray:
     return _SKEL.rest_global()[1][list(FOOT_JOINTS), 1]
 
 
+# the --model help of every bench: what a model spec may say (kinemo.eval.baselines.load_model parses it)
+MODEL_SPEC = ("'shipped' for the shipped one; PATH@name=value,... sets sampler settings, e.g. shipped@steps=4 or "
+              "shipped@lock.key_radius=4 (kinemo.model.sampler.SamplerConfig)")
+
+
 def add_output_arguments(p) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"folder for <bench>.json and <bench>.png (default: {DEFAULT_OUT})")

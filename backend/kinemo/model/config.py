@@ -6,7 +6,7 @@ shipped model.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Iterable
 
 
@@ -133,3 +133,26 @@ def typed_fields(cls, pairs: Iterable[tuple[str, str]], exclude: tuple[str, ...]
         else:
             raise ValueError(f"field {name!r} ({kind}) cannot be set from text")
     return out
+
+
+def with_overrides(obj, pairs: Iterable[tuple[str, str]]):
+    """A copy of the frozen dataclass ``obj`` with text settings applied, typed as :func:`typed_fields` types
+    them. A dotted name reaches into a nested dataclass field: ``[("steps", "1"), ("lock.key_radius", "4")]``.
+    Raises ValueError naming the problem (an unknown field, a bad value, a name that is not a group)."""
+    pairs = list(pairs)
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, value in pairs:
+        if "." in name:
+            head, rest = name.split(".", 1)
+            groups.setdefault(head, []).append((rest, value))
+    changes = typed_fields(type(obj), [(n, v) for n, v in pairs if "." not in n])
+    for head, sub in groups.items():
+        known = [f.name for f in fields(obj) if is_dataclass(getattr(obj, f.name))]
+        if head not in known:
+            raise ValueError(f"{head!r} is not a group of settings; groups: {', '.join(known) or 'none'}")
+        inner = getattr(obj, head)
+        try:
+            changes[head] = with_overrides(inner, sub)
+        except ValueError as e:
+            raise ValueError(f"{head}: {e}") from None
+    return replace(obj, **changes)

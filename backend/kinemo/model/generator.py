@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..core import rotations as R
-from ..core.footlock import FootLockConfig, plant_feet
+from ..core.footlock import plant_feet
 from ..core.smpl import smpl_skeleton
 from ..data.mirror import MIRROR_CONTACTS, MIRROR_JOINTS, mirror_motion
 from ..errors import UserError
@@ -235,7 +235,7 @@ class Generator:
         if cfg.foot_lock:
             out_q = plant_feet(self.skeleton.parents, self.skeleton.offsets, out_q, out_r, self._rest_heights,
                                self.fps, keyed=mask[:, 1:], prob=out_c,
-                               cfg=FootLockConfig(clearance=cfg.swing_clearance))
+                               cfg=cfg.lock)
         return out_q, out_r
 
     def _stitch(self, quats, root, text_emb, music, seed, cfg, progress, cancelled):
