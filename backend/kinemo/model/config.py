@@ -146,13 +146,12 @@ def with_overrides(obj, pairs: Iterable[tuple[str, str]]):
             head, rest = name.split(".", 1)
             groups.setdefault(head, []).append((rest, value))
     changes = typed_fields(type(obj), [(n, v) for n, v in pairs if "." not in n])
+    known = [f.name for f in fields(obj) if is_dataclass(getattr(obj, f.name))]
     for head, sub in groups.items():
-        known = [f.name for f in fields(obj) if is_dataclass(getattr(obj, f.name))]
         if head not in known:
             raise ValueError(f"{head!r} is not a group of settings; groups: {', '.join(known) or 'none'}")
-        inner = getattr(obj, head)
         try:
-            changes[head] = with_overrides(inner, sub)
+            changes[head] = with_overrides(getattr(obj, head), sub)
         except ValueError as e:
             raise ValueError(f"{head}: {e}") from None
     return replace(obj, **changes)
