@@ -80,6 +80,19 @@ def test_tpose_head_highest_and_height_plausible(rest):
 
 
 @pytest.mark.shared
+def test_heading_is_the_facing_along_the_floor_whatever_the_tilt():
+    from kinemo.core import rotations as R
+    yaw = np.array([0.0, 0.5, -2.0, np.pi - 1e-3])
+    turn = R.axis_angle_to_quat(np.stack([0 * yaw, yaw, 0 * yaw], -1))
+    lean = R.axis_angle_to_quat(np.array([0.4, 0.0, 0.3]))           # bent forward and sideways, in the body
+    got = S.heading(R.quat_mul(turn, np.broadcast_to(lean, turn.shape)))
+    want = np.arctan2(*R.quat_apply(lean, S.FORWARD)[[0, 2]]) + yaw
+    np.testing.assert_allclose(np.angle(np.exp(1j * (got - want))), 0.0, atol=1e-9)    # equal up to a full turn
+    assert np.all(np.abs(got) <= np.pi)
+    assert S.heading(R.axis_angle_to_quat(np.array([-np.pi / 2, 0.0, 0.0]))) == 0.0   # facing up: no heading
+    np.testing.assert_array_equal(np.array([2.0, 3.0, -4.0]) * S.FLOOR, [2.0, 0.0, -4.0])
+
+
 def test_shipped_table_matches_a_remeasurement(bandai_files):
     """Re-measure on the sample takes: the shipped numbers are the corpus's, within a few cm."""
     m = measure_bandai_proportions(bandai_files)

@@ -37,8 +37,8 @@ from . import rotations as R
 from .bonemap import BoneMap, auto_map
 from .fk import global_to_local
 from .skeleton import Motion, Skeleton
+from .smpl import UP
 
-UP = np.array([0.0, 1.0, 0.0])
 _FEET = ("left_ankle", "right_ankle", "left_foot", "right_foot")
 _LEFT = np.array([1.0, 0.0, 0.0])
 _DOWN = -UP

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import rotations as R
 from .skeleton import Skeleton
 
 SMPL_JOINT_NAMES: tuple[str, ...] = (
@@ -24,6 +25,15 @@ SMPL_PARENTS: tuple[int, ...] = (
 )
 NUM_JOINTS = 24
 FORWARD = np.array([0.0, 0.0, 1.0])   # the way the canonical skeleton faces in its rest pose
+UP = np.array([0.0, 1.0, 0.0])
+FLOOR = np.array([1.0, 0.0, 1.0])     # multiply by it to keep a vector's floor (x, z) part
+
+
+def heading(pelvis: np.ndarray) -> np.ndarray:
+    """Facing angle (radians about +Y, 0 = facing +Z) of pelvis world rotations ``(..., 4)`` -> ``(...,)``:
+    the direction its rotated +Z points along the floor (0 when that points straight up or down)."""
+    fwd = R.quat_apply(pelvis, np.broadcast_to(FORWARD, np.shape(pelvis)[:-1] + (3,)))
+    return np.arctan2(fwd[..., 0], fwd[..., 2])
 
 # The default T-pose: facing +Z, left on +X, Y up, floor at y = 0, metres.
 # Measured on the Bandai-Namco mocap corpus (CC BY-NC 4.0; bone lengths and

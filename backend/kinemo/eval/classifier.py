@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.smpl import FLOOR, UP
+
 VERSION = 1
-UP = np.array([0.0, 1.0, 0.0])
 L_HIP, R_HIP = 1, 2
 
 
@@ -55,7 +56,7 @@ def frame_features(positions: np.ndarray, fps: float = 30.0) -> np.ndarray:
     # rotation by -yaw about Y, as a matrix per frame
     rot = np.zeros((len(p), 3, 3))
     rot[:, 0, 0], rot[:, 0, 2], rot[:, 1, 1], rot[:, 2, 0], rot[:, 2, 2] = c, -s, 1, s, c
-    floor = p[:, 0] * np.array([1.0, 0.0, 1.0])
+    floor = p[:, 0] * FLOOR
     local = np.einsum("tab,tjb->tja", rot, p - floor[:, None])          # (T, 24, 3)
     vel = np.zeros_like(local)
     root_v = np.zeros((len(p), 3))

@@ -39,7 +39,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from ..core import rotations as R
 from ..core.footlock import SMPL_LEGS
-from ..core.smpl import FORWARD
+from ..core.smpl import FLOOR, heading
 
 UP_AXIS = 1
 # SMPL indices of (left_ankle, left_foot, right_ankle, right_foot)
@@ -55,9 +55,8 @@ def heading_quat(root_global_quat: np.ndarray) -> np.ndarray:
 
     Facing is the pelvis' rotated +Z projected on the floor.
     """
-    fwd = R.quat_apply(root_global_quat, np.broadcast_to(FORWARD, np.shape(root_global_quat)[:-1] + (3,)))
-    fwd = fwd * np.array([1.0, 0.0, 1.0])
-    return R.quat_between(np.broadcast_to(FORWARD, fwd.shape), fwd)
+    yaw = heading(root_global_quat)
+    return R.axis_angle_to_quat(np.stack([np.zeros_like(yaw), yaw, np.zeros_like(yaw)], -1))
 
 
 def align_to_frame(positions: np.ndarray, global_quats: np.ndarray, frame: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +67,7 @@ def align_to_frame(positions: np.ndarray, global_quats: np.ndarray, frame: int) 
     heading turns to +Z. Returns both, same shapes.
     """
     yaw_inv = R.quat_conjugate(heading_quat(global_quats[:, frame, 0]))[:, None, None]   # (N,1,1,4)
-    origin = positions[:, frame, 0] * np.array([1.0, 0.0, 1.0])                           # (N,3)
+    origin = positions[:, frame, 0] * FLOOR                                                # (N,3)
     pos = R.quat_apply(yaw_inv, positions - origin[:, None, None])
     return pos, R.quat_mul(yaw_inv, global_quats)
 

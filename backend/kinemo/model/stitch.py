@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import rotations as R
-from ..core.smpl import FORWARD
+from ..core.smpl import FLOOR, heading
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,7 @@ def plan_segments(frames: int, window: int, gap: int) -> list[Window]:
 
 def yaw(pelvis: np.ndarray) -> np.ndarray:
     """Heading angle (radians about +Y, 0 facing +Z) of pelvis world rotations ``(N, 4)`` -> ``(N,)``, unwrapped."""
-    fwd = R.quat_apply(pelvis, np.broadcast_to(FORWARD, pelvis.shape[:-1] + (3,)))
-    return np.unwrap(np.arctan2(fwd[:, 0], fwd[:, 2]))
+    return np.unwrap(heading(pelvis))
 
 
 def place_after(prev_q: np.ndarray, prev_r: np.ndarray, quats: np.ndarray, root: np.ndarray, gap: int,
@@ -82,9 +81,8 @@ def place_after(prev_q: np.ndarray, prev_r: np.ndarray, quats: np.ndarray, root:
     spin = R.axis_angle_to_quat(np.array([0.0, turn, 0.0]))    # about +Y
     q = quats.copy()
     q[:, 0] = R.quat_mul(np.broadcast_to(spin, q[:, 0].shape), q[:, 0])
-    flat = np.array([1.0, 0.0, 1.0])
-    rel = R.quat_apply(np.broadcast_to(spin, root.shape[:-1] + (4,)), (root - root[:1]) * flat)
-    v = ((prev_r[-1] - prev_r[-k]) + (rel[k - 1] - rel[0])) * flat / (2 * (k - 1))
-    r = rel + prev_r[-1] * flat + v * steps
+    rel = R.quat_apply(np.broadcast_to(spin, root.shape[:-1] + (4,)), (root - root[:1]) * FLOOR)
+    v = ((prev_r[-1] - prev_r[-k]) + (rel[k - 1] - rel[0])) * FLOOR / (2 * (k - 1))
+    r = rel + prev_r[-1] * FLOOR + v * steps
     r[:, 1] = root[:, 1]
     return q, r
