@@ -119,4 +119,6 @@ def test_bench_long_reports_every_piece_of_a_motion_longer_than_the_window(tiny_
     assert len(row["crossed_legs"]) == len(row["ankle_span"]) == 4
     assert all(0.0 <= x <= 1.0 for x in row["crossed_legs"])
     assert 0.0 <= res["real"]["crossed_legs"] < 0.05 and 0.05 < res["real"]["ankle_span"] < 0.4   # real takes
+    # two joins, each seen by the seam stencils on both of its edges; real jerk is a few hundred m/s^3
+    assert np.isfinite(row["join_jerk"]) and row["join_jerk"] > 0 and 50 < res["real"]["jerk"] < 2000
     assert (out / "long.png").stat().st_size > 10_000

@@ -12,6 +12,12 @@ generated and cut into ``--segment``-second pieces; per piece:
 - ankle span: the mean distance between the ankles across the body (m,
   :func:`kinemo.eval.metrics.ankle_span`), the real takes' mean beside it.
 
+and per caption, over the whole motion, the seam jerk at its joins (the
+in-betweening bench's figure, :func:`kinemo.eval.metrics.boundary_jerk`, with
+the stitched windows' frames as the keys: a pop where a window meets a join
+shows here), against the same largest-joint jerk over every frame of the real
+takes.
+
 Captions: ``--text`` (repeatable), else the first caption of ``--captions``
 evenly spaced takes of the split.
 """
@@ -63,12 +69,17 @@ def run(args: argparse.Namespace) -> int:
     for text in texts:
         q, r = gen.generate(text, frames, seed=args.seed)
         p = global_transforms(q, r)[1]
+        in_window = np.zeros(frames, bool)
+        for w in gen.free_windows(frames):
+            in_window[w.start:w.stop] = True
         rows[text] = {"crossed_legs": pieces(M.crossed_legs(p).astype(float), seg),
-                      "ankle_span": pieces(M.ankle_span(p), seg)}
+                      "ankle_span": pieces(M.ankle_span(p), seg),
+                      "join_jerk": M.boundary_jerk(p, in_window, FPS)}    # NaN: one window, no join
     res = {"model": args.model, "seconds": args.seconds, "segment_s": args.segment, "seed": args.seed,
            "captions": rows, "split": args.split,
            "real": {"crossed_legs": float(np.mean(np.concatenate([M.crossed_legs(p) for p in real]))),
                     "ankle_span": float(np.mean(np.concatenate([M.ankle_span(p) for p in real]))),
+                    "jerk": float(np.mean(np.concatenate([M.jerk(p, FPS).max(1) for p in real]))),
                     "takes": len(real)},
            "wall_s": time.time() - t0}
     print(format_table(res))
@@ -85,7 +96,9 @@ def format_table(res: dict) -> str:
     for text, v in res["captions"].items():
         for fig in ("crossed_legs", "ankle_span"):
             rows.append([text[:40], fig] + [fmt(x) for x in v[fig]] + [fmt(res["real"][fig])])
-    return table(header, rows)
+    joins = [[text[:40], fmt(v["join_jerk"]), fmt(res["real"]["jerk"])] for text, v in res["captions"].items()]
+    return (table(header, rows) + "\n\n" +
+            table(["caption", "seam jerk at the joins (m/s^3)", f"real {res['split']}, every frame"], joins))
 
 
 def plot(res: dict, out):

@@ -27,7 +27,7 @@ from .features import (FOOT_JOINTS, J, MASK_DIMS, anchor_frame, decode, encode, 
                        slerp_turns)
 from .keys import spread_correction
 from .sampler import Conditions, SamplerConfig, sample
-from .stitch import place_after, plan_segments, plan_windows
+from .stitch import Window, place_after, plan_segments, plan_windows
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "model" / "kinemo-small.pt"
 Progress = Callable[[float], None]
@@ -238,12 +238,19 @@ class Generator:
                                cfg=cfg.lock)
         return out_q, out_r
 
+    def free_windows(self, frames: int, cfg: SamplerConfig | None = None) -> list[Window]:
+        """The independent windows a free motion of ``frames`` frames is stitched from (one when it fits a
+        window); the frames between neighbours are its in-betweened joins."""
+        cfg = self.sampler if cfg is None else cfg
+        return plan_segments(frames, self.window, min(cfg.join, self.window // 3))
+
     def _stitch(self, quats, root, text_emb, music, seed, cfg, progress, cancelled):
         """Free motion longer than a window: independent windows (seeds ``seed + i``), each placed to carry on
         from the one before, with the ``join`` frames between them in-betweened from ``join_context`` frames on
         both sides (seeds after the windows'). See kinemo.model.stitch."""
-        T, ctx, gap = len(quats), cfg.join_context, min(cfg.join, self.window // 3)
-        segs = plan_segments(T, self.window, gap)
+        T, ctx = len(quats), cfg.join_context
+        segs = self.free_windows(T, cfg)
+        gap = segs[1].start - segs[0].stop
         tasks = 2 * len(segs) - 1
         out_q, out_r = quats.copy(), root.copy()
 
