@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from kinemo.core import rotations as R
 from kinemo.core import smpl as S
 from kinemo.core import smpl_model as M
 from kinemo.core.smpl_rest import layout_tpose, measure_bandai_proportions
@@ -79,9 +80,7 @@ def test_tpose_head_highest_and_height_plausible(rest):
     assert 0.45 < legs / stature < 0.6
 
 
-@pytest.mark.shared
 def test_heading_is_the_facing_along_the_floor_whatever_the_tilt():
-    from kinemo.core import rotations as R
     yaw = np.array([0.0, 0.5, -2.0, np.pi - 1e-3])
     turn = R.axis_angle_to_quat(np.stack([0 * yaw, yaw, 0 * yaw], -1))
     lean = R.axis_angle_to_quat(np.array([0.4, 0.0, 0.3]))           # bent forward and sideways, in the body
@@ -93,6 +92,7 @@ def test_heading_is_the_facing_along_the_floor_whatever_the_tilt():
     np.testing.assert_array_equal(np.array([2.0, 3.0, -4.0]) * S.FLOOR, [2.0, 0.0, -4.0])
 
 
+@pytest.mark.shared
 def test_shipped_table_matches_a_remeasurement(bandai_files):
     """Re-measure on the sample takes: the shipped numbers are the corpus's, within a few cm."""
     m = measure_bandai_proportions(bandai_files)

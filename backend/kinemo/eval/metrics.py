@@ -53,7 +53,7 @@ FOOT_JOINTS = (7, 8, 10, 11)
 def heading_quat(root_global_quat: np.ndarray) -> np.ndarray:
     """Yaw-only rotation of the body's facing. ``(..., 4)`` pelvis world rotation -> ``(..., 4)``.
 
-    Facing is the pelvis' rotated +Z projected on the floor.
+    Facing is the pelvis' rotated +Z projected on the floor (:func:`kinemo.core.smpl.heading`).
     """
     yaw = heading(root_global_quat)
     return R.axis_angle_to_quat(np.stack([np.zeros_like(yaw), yaw, np.zeros_like(yaw)], -1))
