@@ -13,6 +13,7 @@ checks the file in the repository is what this code writes.
 """
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from pathlib import Path
@@ -152,7 +153,9 @@ def demo_bvh_text() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    path = Path(argv[0]) if argv else DEMO_BVH
+    p = argparse.ArgumentParser(prog="python -m kinemo.demo_motion", description="Write the procedural demo walk.")
+    p.add_argument("out", nargs="?", type=Path, default=DEMO_BVH, help=f"BVH to write (default: {DEMO_BVH.name})")
+    path = p.parse_args(argv).out
     text = demo_bvh_text()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

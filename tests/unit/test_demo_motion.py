@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from kinemo.core.bvh import read_bvh
 from kinemo.core.rotations import quat_angle
@@ -69,3 +70,14 @@ def test_cycle_repeats_and_arms_swing_against_legs():
         other_foot = forward[:, skel.index(f"{other}_ankle")]
         assert np.corrcoef(hand, same_foot)[0, 1] < -0.8
         assert np.corrcoef(hand, other_foot)[0, 1] > 0.8
+
+
+def test_regenerator_takes_options_as_options_not_as_a_file_name(tmp_path, monkeypatch, capsys):
+    from kinemo.demo_motion import main
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0 and "BVH to write" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())                     # nothing written, no file called --help
+    assert main([str(tmp_path / "walk.bvh")]) == 0
+    assert (tmp_path / "walk.bvh").read_text(encoding="utf-8") == demo_bvh_text()
