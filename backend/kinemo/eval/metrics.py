@@ -39,7 +39,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from ..core import rotations as R
 from ..core.footlock import SMPL_LEGS
-from ..core.smpl import FLOOR, heading
+from ..core.smpl import FLOOR, UP, heading
 
 UP_AXIS = 1
 # SMPL indices of (left_ankle, left_foot, right_ankle, right_foot)
@@ -55,8 +55,7 @@ def heading_quat(root_global_quat: np.ndarray) -> np.ndarray:
 
     Facing is the pelvis' rotated +Z projected on the floor (:func:`kinemo.core.smpl.heading`).
     """
-    yaw = heading(root_global_quat)
-    return R.axis_angle_to_quat(np.stack([np.zeros_like(yaw), yaw, np.zeros_like(yaw)], -1))
+    return R.axis_angle_to_quat(heading(root_global_quat)[..., None] * UP)
 
 
 def align_to_frame(positions: np.ndarray, global_quats: np.ndarray, frame: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import rotations as R
-from ..core.smpl import FLOOR, heading
+from ..core.smpl import FLOOR, UP, heading
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def place_after(prev_q: np.ndarray, prev_r: np.ndarray, quats: np.ndarray, root:
     steps = gap + 1
     a, b = yaw(prev_q[-k:, 0]), yaw(quats[:k, 0])
     turn = a[-1] - b[0] + (a[-1] - a[0] + b[-1] - b[0]) / (2 * (k - 1)) * steps
-    spin = R.axis_angle_to_quat(np.array([0.0, turn, 0.0]))    # about +Y
+    spin = R.axis_angle_to_quat(turn * UP)
     q = quats.copy()
     q[:, 0] = R.quat_mul(np.broadcast_to(spin, q[:, 0].shape), q[:, 0])
     rel = R.quat_apply(np.broadcast_to(spin, root.shape[:-1] + (4,)), (root - root[:1]) * FLOOR)
