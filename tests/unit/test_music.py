@@ -12,6 +12,20 @@ from kinemo.errors import UserError
 SR = 22050
 
 
+def test_beat_tracking_runs_in_a_fresh_interpreter_on_this_cpu():
+    """librosa's beat tracker is numba code compiled for the host; on some CPUs (AVX-512 AMD EPYC) that code
+    crashed the interpreter. Importing kinemo selects generic code; run where a crash cannot take pytest down."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CPU_NAME"}
+    code = ("import kinemo, numpy as np, librosa; from kinemo.data.music import click_track; "
+            "print(len(librosa.beat.beat_track(y=click_track(np.arange(0.5, 6, 0.5), 6.5), sr=22050)[1]))")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert int(res.stdout.split()[-1]) >= 8
+
+
 def test_steady_click_track_tempo_and_beat_frames():
     beats = np.arange(0.5, 20.0, 0.5)                      # 120 bpm
     f = features_from_samples(click_track(beats, 20.5), SR, fps=30)
