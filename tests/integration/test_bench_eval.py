@@ -90,6 +90,38 @@ def test_bench_dance_scores_the_model_and_its_text(tiny_corpus, tiny_checkpoint,
     assert "Someone walks" in res["walk"]["model"] and "text" not in res["plain"]["model"]
 
 
+def test_bench_text_scores_the_model_against_a_floor_of_its_own_size(bandai_dir, tiny_checkpoint, tmp_path,
+                                                                    monkeypatch):
+    """Two test takes captioned for the tiny model; the val takes give the FID floor at the model rows' count
+    (here every val take, so the real row's FID again); speeds say what moved."""
+    monkeypatch.setenv("KINEMO_CACHE", str(tmp_path / "cache"))        # the classifier's cache, not the user's
+    splits = tmp_path / "splits"
+    splits.mkdir()
+    names = sorted(f.stem for f in bandai_dir.glob("*.bvh"))
+    val = ("dataset-1_bow_active_001", "dataset-1_kick_normal_001")
+    test = TEST_TAKES[:2]
+    (splits / "test.txt").write_text("\n".join(test) + "\n")
+    (splits / "val.txt").write_text("\n".join(val) + "\n")
+    (splits / "train.txt").write_text("\n".join(n for n in names if n not in test + val) + "\n")
+    corpus = build([bandai_dir], tmp_path / "corpus", workers=1, split_dir=splits, log=lambda s: None)
+    out = tmp_path / "bench"
+    rc = main(["bench", "text", "--corpus", str(corpus), "--model", str(tiny_checkpoint), "--out", str(out)])
+    assert rc == 0
+    res = json.loads((out / "text.json").read_text())
+    rows = res["rows"]
+    assert list(rows) == ["real test", "random training clip", "real val, 2 clips", "model, test captions",
+                          "model, held-out paraphrases"]
+    for name, r in rows.items():
+        assert r["clips"] == 2, name
+        assert 0.0 <= r["content_accuracy"] <= 1.0 and 0.0 <= r["style_accuracy"] <= 1.0
+        assert r["fid"] >= 0.0 and r["diversity"] > 0.0 and r["body_speed"] > 0.0
+    assert rows["real val, 2 clips"]["fid"] == pytest.approx(rows["real test"]["fid"])
+    # a walk and a run travel (2.4 m/s on average); a bow and a kick stay about in place (0.3 m/s)
+    assert rows["real test"]["root_speed"] > 1.0 > 0.5 > rows["real val, 2 clips"]["root_speed"]
+    assert (out / "text.png").stat().st_size > 10_000
+    assert list((tmp_path / "cache" / "eval").glob("motion-classifier-*.pt"))
+
+
 def test_unknown_baseline_is_a_clear_error(small_corpus, tmp_path, capsys):
     rc = main(["bench", "inbetween", "--corpus", str(small_corpus), "--baselines", "cubic", "--out", str(tmp_path)])
     assert rc == 2 and "unknown baseline 'cubic'" in capsys.readouterr().err

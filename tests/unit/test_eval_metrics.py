@@ -207,6 +207,22 @@ def test_fid_of_a_set_with_itself_is_zero_and_grows_with_shift():
         M.frechet_distance(a, a[:, :3])
 
 
+def test_mean_speeds_separate_travel_from_limb_motion():
+    T = 31
+    glide = np.zeros((T, 24, 3))
+    glide[..., 1] = np.linspace(0.1, 1.6, 24)                        # a still body...
+    glide[:, :, 2] += np.arange(T)[:, None] / 30.0 * 1.5              # ...gliding forward at 1.5 m/s
+    glide[:, :, 1] += 0.1 * np.sin(np.arange(T) / 3.0)[:, None]       # bobbing up and down is not travel
+    root, body = M.mean_speeds(glide)
+    assert root == pytest.approx(1.5) and body == pytest.approx(0.0, abs=1e-12)
+    wave = glide.copy()
+    wave[:, 21, 0] += 0.2 * np.sin(np.arange(T) * 2 * np.pi / 30)    # one hand swings 0.2 m at 1 Hz
+    root2, body2 = M.mean_speeds(wave)
+    # the swing's mean speed is 4 * 0.2 m/s; one joint of 24 moves
+    assert root2 == pytest.approx(1.5) and body2 == pytest.approx(0.8 / 24, rel=0.02)
+    assert M.mean_speeds(glide[:1]) == (0.0, 0.0)
+
+
 def test_diversity_and_accuracy():
     f = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]])
     assert M.diversity(f) == pytest.approx((5 + 0 + 5) / 3)

@@ -6,13 +6,18 @@ trained once on the training split's real clips. Then, per row:
 - recognition accuracy: the classifier's content and style against the labels
   of the test take whose caption was used;
 - FID: Fréchet distance between the row's features and the real test clips';
-- diversity: mean feature distance between distinct clips of the row.
+- diversity: mean feature distance between distinct clips of the row;
+- root and body speed (:func:`kinemo.eval.metrics.mean_speeds`): how far the
+  clips travel and how much their limbs move, in m/s; closest to real is best.
 
 Rows:
 
 - ``real test``: the real test clips themselves (accuracy of the classifier,
-  diversity of the data); its FID is real val vs real test, the floor a
-  generator can reach with this many clips;
+  diversity of the data); its FID is real val vs real test;
+- ``real val, N clips``: N evenly spaced real val clips, N being the generated
+  rows' count, scored like them (FID against every real test clip). FID is
+  biased upwards by few samples (a 128-d covariance from 100 clips), so this,
+  not the row above, is the floor a generator can reach at that count;
 - ``random training clip``: for each test take, a training clip drawn at random
   (fixed seed): a retrieval baseline that ignores the text;
 - ``model, test captions`` / ``model, held-out paraphrases``: per test take, one
@@ -53,11 +58,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def row(clf, positions: list[np.ndarray], contents: list[str], styles: list[str], ref: np.ndarray | None,
         fid_ref: np.ndarray | None = None) -> dict:
     f, c, s = clf.predict(positions)
+    speeds = np.array([M.mean_speeds(p) for p in positions])
     return {"clips": len(positions),
             "content_accuracy": M.accuracy(np.array(c), np.array(contents)),
             "style_accuracy": M.accuracy(np.array(s), np.array(styles)),
             "fid": M.frechet_distance(fid_ref if fid_ref is not None else f, ref) if ref is not None else float("nan"),
-            "diversity": M.diversity(f)}
+            "diversity": M.diversity(f),
+            "root_speed": float(speeds[:, 0].mean()), "body_speed": float(speeds[:, 1].mean())}
 
 
 def generated_positions(gen, texts: list[str], frames: list[int], seed: int, steps: int | None, log) -> list:
@@ -71,7 +78,12 @@ def generated_positions(gen, texts: list[str], frames: list[int], seed: int, ste
     return out
 
 
-FIGURES = ("content_accuracy", "style_accuracy", "fid", "diversity")
+FIGURES = ("content_accuracy", "style_accuracy", "fid", "diversity", "root_speed", "body_speed")
+REAL = ("real test", "random training clip")     # rows without a model; "real val, N clips" is added to them
+
+
+def is_real(name: str) -> bool:
+    return name in REAL or name.startswith("real val")
 
 
 def format_table(res: dict) -> str:
@@ -85,18 +97,19 @@ def format_table(res: dict) -> str:
         for m in FIGURES:
             v = r[m]
             extra = [ratio(v, real[m]) + " real"] if name != "real test" else []
-            if ref is not None and name not in ("random training clip", "real test"):
+            if ref is not None and not is_real(name):
                 extra.append(ratio(v, ref[m]) + " random")
             cells.append(fmt(v) + (f" ({', '.join(extra)})" if extra else ""))
         out.append(cells)
-    return (table(header, out) + "\naccuracy: higher is better; FID: lower; diversity: closest to real test is best."
-            "\nreal test FID is real val vs real test (the floor for this many clips).")
+    return (table(header, out) + "\naccuracy: higher is better; FID: lower; diversity and speeds (m/s): closest to"
+            " real test is best.\nreal test FID is every real val clip vs real test; 'real val, N clips' is the FID"
+            " floor at the generated rows' count.")
 
 
 def plot(res: dict, out: Path) -> Path:
     plt = pyplot()
     names = list(res["rows"])
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    fig, axes = plt.subplots(1, len(FIGURES), figsize=(4 * len(FIGURES), 3.6))
     for ax, m in zip(axes, FIGURES):
         ax.bar(range(len(names)), [res["rows"][n][m] or 0 for n in names], color=[f"C{i}" for i in range(len(names))])
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
@@ -128,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
         gen = load_model(args.model, args.device)
         sub = subsample(test, args.max_takes)
         frames = [corpus.takes[i]["frames"] for i in sub]
+        floor = subsample(val, len(sub))
+        if len(floor) == len(sub) >= 2:
+            rows[f"real val, {len(floor)} clips"] = row(clf, pos(floor), labels(floor, "content"),
+                                                       labels(floor, "style"), real_feat)
         for key, name in (("captions", "model, test captions"), ("eval_captions", "model, held-out paraphrases")):
             print(f"  generating {len(sub)} motions from {key}")
             g = generated_positions(gen, [corpus.takes[i][key][0] for i in sub], frames, args.seed, args.steps, print)

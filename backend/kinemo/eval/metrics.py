@@ -292,6 +292,18 @@ def kinetic_features(positions: np.ndarray, fps: float = 30.0) -> np.ndarray:
     return np.concatenate([h, u, acc])
 
 
+def mean_speeds(positions: np.ndarray, fps: float = 30.0) -> tuple[float, float]:
+    """How much a clip moves: ``(T, J, 3)`` -> (mean floor speed of the root, mean speed of the joints relative
+    to the root), both m/s. Text-to-motion that drifts towards the mean motion shows here first: it travels less
+    and moves its limbs less than the motion its caption names."""
+    p = np.asarray(positions, np.float64)
+    if len(p) < 2:
+        return 0.0, 0.0
+    root = np.linalg.norm(np.diff(p[:, 0] * FLOOR, axis=0), axis=-1).mean() * fps
+    body = np.linalg.norm(np.diff(p - p[:, :1], axis=0), axis=-1).mean() * fps
+    return float(root), float(body)
+
+
 # --- feature-set statistics -----------------------------------------------------
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
