@@ -104,6 +104,39 @@ def test_training_goes_on_from_an_exported_model(tiny_checkpoint, tiny_corpus, t
     assert not torch.equal(moved, before) and (moved - before).abs().max() < 0.1   # went on from the weights
 
 
+def test_a_resumed_model_grows_film_and_learns_it(tiny_checkpoint, tiny_corpus, tmp_path):
+    """--grow-film adds zero-initialised per-block FiLM to a trained model: it starts out predicting exactly
+    what it did, training moves the new layer, and the result loads and generates."""
+    import torch
+
+    from kinemo.model.config import CONFIGS
+    from kinemo.train import checkpoint
+    from kinemo.train.loop import Run, load_grown, train
+    from kinemo.model.motion_model import MotionModel
+    cfg = CONFIGS["tiny"]
+    old, old_cfg, _ = checkpoint.load_model(tiny_checkpoint)
+    grown = MotionModel(replace(old_cfg.model, film=True)).eval()
+    load_grown(grown, checkpoint.read(tiny_checkpoint)["ema"], True)
+    g = torch.Generator().manual_seed(0)
+    x, obs = torch.randn(2, 40, 147, generator=g), torch.randn(2, 40, 147, generator=g)
+    mask, t, text = torch.rand(2, 40, 25, generator=g) < 0.2, torch.tensor([999, 300]), torch.randn(2, 384, generator=g)
+    with torch.no_grad():
+        for a, b in zip(old.predict(x, t, obs, mask, text), grown.predict(x, t, obs, mask, text)):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    run = Run(out=tmp_path / "film", corpus=corpus_dir(tiny_corpus), cache_dir=tiny_corpus / "text",
+              resume=tiny_checkpoint, overrides={"steps": cfg.steps + cfg.log_every}, grow_film=True)
+    path = train(cfg, run, log=lambda s: None)
+    after = checkpoint.read(path)
+    assert after["config"]["model"]["film"] is True
+    assert after["model"]["denoiser.film.weight"].abs().max() > 0          # the new layer learned something
+    q, r = Generator.load(path).generate("a person walks", 30, seed=0)
+    assert q.shape == (30, 24, 4) and np.isfinite(q).all() and np.isfinite(r).all()
+    with pytest.raises(UserError, match="already has FiLM"):
+        train(cfg, replace(run, out=tmp_path / "again", resume=path))
+    with pytest.raises(UserError, match="needs a run to resume"):
+        train(cfg, replace(run, out=tmp_path / "new", resume=None))
+
+
 def test_prefetched_batches_train_the_same_model(tiny_checkpoint, tiny_corpus, tmp_path):
     """Batches cut ahead on a thread (the accelerator's default) are the synchronous loop's batches: the same
     weights come out, bit for bit."""
@@ -182,6 +215,11 @@ def test_the_sampler_temperature_reaches_text_requests(gen):
     assert not np.array_equal(*warm)
     with pytest.raises(UserError, match="temperature"):
         Generator(gen.model, gen.cfg, gen.extra, replace(gen.sampler, temperature=3.0)).generate("a person waves", 40)
+    # stochastic DDIM draws fresh noise per step from the same seeded stream: reproducible, and not the
+    # deterministic sampler's motion
+    noisy = Generator(gen.model, gen.cfg, gen.extra, replace(gen.sampler, eta=1.0))
+    n = [noisy.generate("a person waves", 40, seed=1, steps=4)[0] for _ in range(2)]
+    assert np.array_equal(*n) and not np.array_equal(n[0], gen.generate("a person waves", 40, seed=1, steps=4)[0])
 
 
 def _steps(q, r):

@@ -135,6 +135,27 @@ def test_schedule_and_ddim():
     assert torch.allclose(ddim_step(x500, x0, 500, 200, ab), x200, atol=1e-5)
 
 
+def test_stochastic_ddim_keeps_the_forward_marginal():
+    """With the true x0, a step at any eta lands where q(x_200 | x0) would: mean sqrt(ab) x0, noise sd
+    sqrt(1 - ab); eta = 1 draws the fresh share DDPM does, eta = 0 is the deterministic step."""
+    ab = cosine_alpha_bar(1000)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(1, 20000, 3, generator=g)
+    x500 = q_sample(x0, torch.tensor([500]), torch.randn(x0.shape, generator=g), ab)
+    fresh = torch.randn(x0.shape, generator=g)
+    assert torch.equal(ddim_step(x500, x0, 500, 200, ab, 0.0, fresh), ddim_step(x500, x0, 500, 200, ab))
+    for eta in (0.5, 1.0):
+        x200 = ddim_step(x500, x0, 500, 200, ab, eta, fresh)
+        resid = x200 - ab[200].sqrt() * x0
+        assert abs(resid.std().item() - (1 - ab[200]).sqrt().item()) < 0.01
+        assert abs(resid.mean().item()) < 0.01
+    # at eta = 1 the step forgets part of x_t's noise: the residuals of two different x_t are not identical
+    other = q_sample(x0, torch.tensor([500]), torch.randn(x0.shape, generator=g), ab)
+    corr = torch.corrcoef(torch.stack([(ddim_step(x500, x0, 500, 200, ab, 1.0, fresh) - ab[200].sqrt() * x0).flatten(),
+                                       (ddim_step(other, x0, 500, 200, ab, 1.0, fresh) - ab[200].sqrt() * x0).flatten()]))
+    assert 0.05 < corr[0, 1].item() < 0.95
+
+
 @pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_mask_families(family):
     rng = np.random.default_rng(4)

@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="set a training field, also on a resumed run (e.g. --set w_gpos=0.1 --set steps=30000)")
     p.add_argument("--forget-music", action="store_true",
                    help="with --resume: zero the music input first (ablations of how music is taught)")
+    p.add_argument("--grow-film", action="store_true",
+                   help="with --resume: give the model per-block FiLM of its condition (model.film), zero-initialised "
+                        "so it starts out unchanged")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
 
@@ -38,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
     path = train(cfg, Run(out=args.out, corpus=corpus_dir(root), cache_dir=root / "text", resume=args.resume,
                           max_minutes=args.max_minutes, threads=args.threads,
-                          overrides=overrides, forget_music=args.forget_music))
+                          overrides=overrides, forget_music=args.forget_music,
+                          grow_film=args.grow_film))
     print(f"checkpoint: {path}")
     return 0
 

@@ -21,6 +21,11 @@ class ModelConfig:
     music_dim: int = 37          # per-frame music features (kinemo.data.music.MUSIC_DIM; 0: no music input)
     max_frames: int = 180        # longest window; longer motions are laid out in windows (model.stitch)
     diffusion_steps: int = 1000
+    # Per-block scale and shift of every frame token from the global condition (diffusion step + text), as
+    # DiT's adaptive LayerNorm does; zero-initialised, so a model grown with it (`kinemo train --grow-film`)
+    # starts out computing exactly what it did. Without it the condition only enters as a prefix token and
+    # one bias added at the input, which the blocks' LayerNorms partly wash out.
+    film: bool = False
 
 
 @dataclass(frozen=True)

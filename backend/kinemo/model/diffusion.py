@@ -1,4 +1,4 @@
-"""The diffusion schedule and the deterministic DDIM update (x0-parameterised).
+"""The diffusion schedule and the DDIM update (x0-parameterised, deterministic or stochastic).
 
 The network predicts the clean motion x0 directly (as MDM and EDGE do), which
 is what keyframe imputation and geometric losses want to work on.
@@ -36,10 +36,19 @@ def sampling_steps(total: int, steps: int) -> list[int]:
     return sorted({round((total - 1) * (steps - 1 - i) / (steps - 1)) for i in range(steps)}, reverse=True)
 
 
-def ddim_step(x_t: torch.Tensor, x0: torch.Tensor, t: int, t_prev: int, alpha_bar: torch.Tensor) -> torch.Tensor:
-    """One deterministic DDIM step from ``t`` to ``t_prev`` (``-1`` = clean) given the predicted x0."""
+def ddim_step(x_t: torch.Tensor, x0: torch.Tensor, t: int, t_prev: int, alpha_bar: torch.Tensor,
+              eta: float = 0.0, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """One DDIM step from ``t`` to ``t_prev`` (``-1`` = clean) given the predicted x0 ``(B, L, D)``.
+
+    ``eta`` = 0 is deterministic DDIM; 1 re-draws as much fresh ``noise`` (same shape as x_t) as a DDPM
+    step would (Song et al.'s sigma), in place of that share of the noise implied by x_t.
+    """
     if t_prev < 0:
         return x0
     ab, ab_prev = alpha_bar[t], alpha_bar[t_prev]
     eps = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt().clamp_min(1e-6)
-    return ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
+    if eta <= 0 or noise is None:
+        return ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
+    sigma = eta * ((1 - ab_prev) / (1 - ab).clamp_min(1e-6) * (1 - ab / ab_prev)).clamp_min(0).sqrt()
+    keep = (1 - ab_prev - sigma ** 2).clamp_min(0).sqrt()
+    return ab_prev.sqrt() * x0 + keep * eps + sigma * noise

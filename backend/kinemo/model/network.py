@@ -47,6 +47,10 @@ class Denoiser(nn.Module):
                                            batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(w)
+        if cfg.film:
+            self.film = nn.Linear(w, 2 * w * cfg.layers)
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
         self.out = nn.Linear(w, OUT_DIMS)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
@@ -76,5 +80,12 @@ class Denoiser(nn.Module):
             cond = cond + self.no_text
         pos = sinusoid(torch.arange(L, device=x_t.device), self.cfg.width)
         h = torch.cat([cond[:, None], h + pos + cond[:, None]], 1)
-        h = self.blocks(h)
+        if not self.cfg.film:
+            h = self.blocks(h)
+        else:
+            film = self.film(torch.nn.functional.silu(cond)).view(B, self.cfg.layers, 2, 1, -1)
+            for i, block in enumerate(self.blocks.layers):
+                # the frame tokens only: the prefix token is the condition itself
+                h = torch.cat([h[:, :1], h[:, 1:] * (1 + film[:, i, 0]) + film[:, i, 1]], 1)
+                h = block(h)
         return self.out(self.norm(h[:, 1:]))

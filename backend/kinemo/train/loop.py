@@ -37,7 +37,16 @@ class Run:
     threads: int | None = None
     overrides: dict | None = None      # training fields set on top of the config (a resumed one's included)
     forget_music: bool = False         # a resumed run starts with its music input zeroed, as if it never heard any
+    grow_film: bool = False            # a resumed model without FiLM (ModelConfig.film) gains it, zero-initialised
     prefetch: int | None = None        # batches cut ahead on a thread; None: 2 on an accelerator, 0 (none) on a CPU
+
+
+def load_grown(model: torch.nn.Module, weights: dict, grown: bool) -> None:
+    """Load ``weights``; when the model was ``grown`` (FiLM added), its zero-initialised FiLM layer is the only
+    thing they may lack."""
+    missing, unexpected = model.load_state_dict(weights, strict=not grown)
+    if unexpected or any(not k.startswith("denoiser.film.") for k in missing):
+        raise UserError(f"checkpoint does not fit the grown model: missing {missing}, unexpected {unexpected}")
 
 
 def _lr(step: int, cfg: TrainConfig, time_fraction: float = 0.0, rewarm_from: int | None = None) -> float:
@@ -83,6 +92,8 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     """Train (or resume) and return the path of the last checkpoint."""
     if run.forget_music and not run.resume:
         raise UserError("forget_music needs a run to resume (--resume): a new run has heard no music to forget")
+    if run.grow_film and not run.resume:
+        raise UserError("grow_film needs a run to resume (--resume); a new model gets FiLM from its config")
     rank, world = _ddp()
     local = int(os.environ.get("LOCAL_RANK", rank))
     device = torch.device(f"cuda:{local % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
@@ -95,6 +106,10 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         state = ckpt.read(run.resume)
         cfg = from_dict(state["config"])
         step, history = state["step"], state["extra"].get("history", [])
+        if run.grow_film:
+            if cfg.model.film:
+                raise UserError(f"{run.resume} already has FiLM (model.film); drop --grow-film")
+            cfg = replace(cfg, model=replace(cfg.model, film=True))
     if run.overrides:
         cfg = replace(cfg, **run.overrides)
     # the windows are drawn with the final config: an override of text_drop, music_drop, pseudo_beats or songs
@@ -107,7 +122,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     # an exported (shipped) model keeps only its EMA weights: training goes on from those, with a fresh optimiser
     exported = state is not None and ckpt.is_exported(state)
     if state is not None:
-        model.load_state_dict(ckpt.fp32_weights(state) if exported else state["model"])
+        load_grown(model, ckpt.fp32_weights(state) if exported else state["model"], run.grow_film)
         log(f"resumed from {run.resume} at step {step}"
             + (" (an exported model: EMA weights, fresh optimiser, learning rate warmed up again)" if exported else ""))
     else:
@@ -117,7 +132,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     model.to(device)
     ema = copy.deepcopy(model).eval()
     if state is not None and not exported:
-        ema.load_state_dict(state["ema"])
+        load_grown(ema, state["ema"], run.grow_film)
     for p in ema.parameters():
         p.requires_grad_(False)
     net = model
@@ -128,7 +143,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         (no_decay if p.ndim < 2 else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
-    if state is not None and state.get("opt"):
+    if state is not None and state.get("opt") and not run.grow_film:   # a grown model's parameters are new
         opt.load_state_dict(state["opt"])
     if run.forget_music:
         forget_music(model, ema, opt)
