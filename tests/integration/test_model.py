@@ -234,6 +234,23 @@ def _assert_joins_smooth(q, r, segs):
     assert s[np.concatenate([edges - 1, edges])].max() <= max(2.0 * np.percentile(s, 95), 0.05)
 
 
+def test_guidance_rescale_keeps_the_conditional_spread(gen):
+    import torch
+
+    from kinemo.model.sampler import Conditions, _predict
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 40, 147, generator=g)
+    c = Conditions(torch.zeros(2, 40, 147), torch.zeros(2, 40, 25, dtype=torch.bool),
+                   torch.nn.functional.normalize(torch.randn(2, 384, generator=g), dim=-1))
+    cond = _predict(gen.model, x, 500, c, 1.0)[0]
+    plain, full = _predict(gen.model, x, 500, c, 4.0)[0], _predict(gen.model, x, 500, c, 4.0, 1.0)[0]
+    sd = lambda a: a.std(dim=(1, 2))                                            # noqa: E731
+    torch.testing.assert_close(sd(full), sd(cond))                  # rescaled to the conditional's spread
+    assert not torch.allclose(sd(plain), sd(cond), rtol=1e-3)        # which plain guidance does not keep
+    half = _predict(gen.model, x, 500, c, 4.0, 0.5)[0]
+    torch.testing.assert_close(half, 0.5 * (plain + full))
+
+
 def test_long_motion_joins_are_seamless(gen):
     T = 3 * gen.window
     seen = []

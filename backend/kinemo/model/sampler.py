@@ -56,6 +56,14 @@ class SamplerConfig:
     # L2Q lower at every length (0.603 -> 0.596 at 30), seam jerk within 3%.
     inbetween_mirror: bool = True
     text_guidance: float = 2.5         # classifier-free guidance weight on text (1 = plain conditional)
+    # Share of the guided x0 scaled back to the conditional x0's spread (guidance rescale, Lin et al. 2023), for
+    # stronger guidance without its overshoot. All 156 val captions, step-84,000 model, seeds 0 / 1 (content /
+    # style accuracy, FID, root / body speed m/s; real val 0.56 / 0.33): off 0.60 / 0.38 and 0.53 / 0.34, FID
+    # 2174 / 1575, 0.28 / 0.15 and 0.26 / 0.19; 0.7 at guidance 2.5: 0.53 / 0.37 and 0.54 / 0.34, FID 1749 /
+    # 1387, 0.20 / 0.16; 0.5 at 3.5: 0.61 / 0.33 and 0.48 / 0.30, FID 1831 / 1524; 0.7 at 5: 0.56 / 0.32 and
+    # 0.49 / 0.31, FID 1579 / 1396, 0.38 / 0.22; 0.7 at 7.5: 0.55 / 0.28 and 0.51 / 0.31, FID 1646 / 1495,
+    # 0.53 / 0.24. Stronger guidance restores travel (root speed near real at 7.5) but costs style: off.
+    guidance_rescale: float = 0.0
     dynamics_guidance: float = 0.3     # share of the dynamics residual removed per step (0 = off)
     dynamics_iters: int = 1
     skate_weight: float = 1.0
@@ -113,7 +121,7 @@ class Step:
     contact: torch.Tensor  # (B, L, 4) probabilities
 
 
-def _predict(model: MotionModel, x, t, c: Conditions, w: float):
+def _predict(model: MotionModel, x, t, c: Conditions, w: float, rescale: float = 0.0):
     B, dev = x.shape[0], x.device
     tt = torch.full((B,), t, dtype=torch.long, device=dev)
     if c.text is None or w == 1.0:
@@ -125,7 +133,11 @@ def _predict(model: MotionModel, x, t, c: Conditions, w: float):
     mon = None if c.music is None else torch.ones(2 * B, device=dev)
     x0, vel, contact = model.predict(two(x), two(tt), two(c.obs), two(c.mask), two(c.text), on, two(c.music), mon)
     mix = lambda a: a[B:] + w * (a[:B] - a[B:])
-    return mix(x0), mix(vel), contact[:B]
+    g = mix(x0)
+    if rescale > 0:     # guidance rescale (Lin et al. 2023): the guided x0 keeps the conditional one's spread
+        sd = lambda a: a.std(dim=(1, 2), keepdim=True).clamp_min(1e-6)
+        g = rescale * g * sd(x0[:B]) / sd(g) + (1 - rescale) * g
+    return g, mix(vel), contact[:B]
 
 
 def _guided(model: MotionModel, x0: torch.Tensor, weight: float, loss_fn) -> torch.Tensor:
@@ -174,7 +186,7 @@ def sample(model: MotionModel, cond: Conditions, cfg: SamplerConfig, seed: int =
     x = (torch.randn((B, L, cond.obs.shape[-1]), generator=gen) * cfg.temperature).to(cond.obs.device)
     ts = sampling_steps(model.cfg.diffusion_steps, cfg.steps)
     for i, t in enumerate(ts):
-        x0, vel, contact = _predict(model, x, t, cond, cfg.text_guidance)
+        x0, vel, contact = _predict(model, x, t, cond, cfg.text_guidance, cfg.guidance_rescale)
         if cfg.dynamics_guidance > 0:
             x0 = _dynamics_nudge(model, x0, vel, contact, cfg)
         if cfg.beat_guidance > 0 and cond.music is not None:
