@@ -98,10 +98,11 @@ class SamplerConfig:
     # has not learned to remove shows as jitter.
     temperature: float = 0.6           # text and dance requests
     # Stochastic DDIM: share of DDPM's fresh noise drawn per step (0 = deterministic DDIM; in-betweening's single
-    # step lands on x0 either way). All 156 val captions, step-84,000 model, seeds 0 / 1: at 10 steps eta 1 gave
-    # content / style accuracy 0.58 / 0.35 and 0.55 / 0.32, FID 1593 / 1614, root / body speed 0.30 / 0.18 m/s
-    # against eta 0's 0.55 / 0.39 and 0.52 / 0.39, FID 1573 / 1482, 0.24 / 0.17 (real 0.56 / 0.33); at 20 steps
-    # 0.55 / 0.34, FID 1576, 0.36 / 0.19 (seed 0). More travel, less style: off.
+    # step lands on x0 either way). All 156 val captions, step-84,000 model, seeds 0 / 1, measured the same day as
+    # guidance_rescale's figures: at 10 steps eta 1 gave content / style accuracy 0.58 / 0.35 and 0.55 / 0.32, FID
+    # 1593 / 1614, root / body speed 0.30 / 0.18 and 0.27 / 0.17 m/s, against eta 0's 0.60 / 0.38 and 0.53 / 0.34,
+    # FID 2174 / 1575, 0.28 / 0.15 and 0.26 / 0.19; at 20 steps 0.55 / 0.34, FID 1576, 0.36 / 0.19 (seed 0).
+    # Lower FID on average, less style accuracy: off.
     eta: float = 0.0
     inbetween_temperature: float = 0.0
     # Motions longer than a window (kinemo.model.stitch). Keyed ones are chained: each window shares `overlap`
