@@ -151,8 +151,8 @@ def test_stochastic_ddim_keeps_the_forward_marginal():
         assert abs(resid.mean().item()) < 0.01
     # at eta = 1 the step forgets part of x_t's noise: the residuals of two different x_t are not identical
     other = q_sample(x0, torch.tensor([500]), torch.randn(x0.shape, generator=g), ab)
-    corr = torch.corrcoef(torch.stack([(ddim_step(x500, x0, 500, 200, ab, 1.0, fresh) - ab[200].sqrt() * x0).flatten(),
-                                       (ddim_step(other, x0, 500, 200, ab, 1.0, fresh) - ab[200].sqrt() * x0).flatten()]))
+    resid = [(ddim_step(x, x0, 500, 200, ab, 1.0, fresh) - ab[200].sqrt() * x0).flatten() for x in (x500, other)]
+    corr = torch.corrcoef(torch.stack(resid))
     assert 0.05 < corr[0, 1].item() < 0.95
 
 
