@@ -83,7 +83,7 @@ class Denoiser(nn.Module):
         if not self.cfg.film:
             h = self.blocks(h)
         else:
-            film = self.film(torch.nn.functional.silu(cond)).view(B, self.cfg.layers, 2, 1, -1)
+            film = self.film(nn.functional.silu(cond)).view(B, self.cfg.layers, 2, 1, -1)
             for i, block in enumerate(self.blocks.layers):
                 # the frame tokens only: the prefix token is the condition itself
                 h = torch.cat([h[:, :1], h[:, 1:] * (1 + film[:, i, 0]) + film[:, i, 1]], 1)

@@ -183,8 +183,12 @@ def sample(model: MotionModel, cond: Conditions, cfg: SamplerConfig, seed: int =
     B, L = cond.mask.shape[:2]
     gen = torch.Generator().manual_seed(int(seed))
     fm = expand_mask(cond.mask)
-    # drawn on the CPU so a seed gives the same motion on every device
-    x = (torch.randn((B, L, cond.obs.shape[-1]), generator=gen) * cfg.temperature).to(cond.obs.device)
+    # every draw is made on the CPU so a seed gives the same motion on every device
+    shape = (B, L, cond.obs.shape[-1])
+
+    def draw() -> torch.Tensor:
+        return (torch.randn(shape, generator=gen) * cfg.temperature).to(cond.obs.device)
+    x = draw()
     ts = sampling_steps(model.cfg.diffusion_steps, cfg.steps)
     for i, t in enumerate(ts):
         x0, vel, contact = _predict(model, x, t, cond, cfg.text_guidance, cfg.guidance_rescale)
@@ -197,8 +201,6 @@ def sample(model: MotionModel, cond: Conditions, cfg: SamplerConfig, seed: int =
         raw = x0
         x0 = torch.where(fm, cond.obs, x0)
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
-        noise = None
-        if cfg.eta > 0 and t_prev >= 0:         # drawn on the CPU, like the start, for every device alike
-            noise = (torch.randn(x.shape, generator=gen) * cfg.temperature).to(x.device)
+        noise = draw() if cfg.eta > 0 and t_prev >= 0 else None
         x = ddim_step(x, x0, t, t_prev, model.alpha_bar, cfg.eta, noise)
         yield Step(i + 1, len(ts), x0, raw, contact.sigmoid())
