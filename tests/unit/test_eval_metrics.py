@@ -49,6 +49,19 @@ def test_pure_slerp_transition_scores_exactly_the_interpolation_baseline():
     assert z["l2p"] > 0.1 and z["l2q"] > 0.1 and z["npss"] > 1e-4
 
 
+def test_the_l2p_breakdown_charges_each_error_to_its_half():
+    q, r, keys = slerp_window()
+    std = np.ones((24, 3))
+    moved = r.copy()
+    moved[~keys] += [0.2, 0.05, 0.0]                       # the root path off, the pose right
+    s = score(q[None], moved[None], q[None], r[None], keys, 10, std)
+    assert s["l2p"] > 0.05 and s["l2p_pose"] < 1e-9 and abs(s["l2p_root"] - s["l2p"]) < 1e-9
+    bent = q.copy()
+    bent[~keys, 5] = R.quat_mul(R.axis_angle_to_quat(np.array([0.6, 0.0, 0.0])), bent[~keys, 5])   # a knee off
+    s = score(bent[None], r[None], q[None], r[None], keys, 10, std)
+    assert s["l2p"] > 0.01 and s["l2p_root"] < 1e-9 and abs(s["l2p_pose"] - s["l2p"]) < 1e-9
+
+
 def test_zero_velocity_holds_the_last_key_and_hits_the_next():
     q, r, keys = slerp_window(ctx=4, n=6)
     pq, pr = ZeroVelocity().inbetween(q, r, keys)

@@ -37,6 +37,9 @@ from .report import (MODEL_SPEC, add_output_arguments, fmt, global_transforms, p
 
 FPS = 30.0
 METRICS = ("l2p", "l2q", "npss", "skate", "jerk")
+# L2P of each half of a method's answer put on the true other half: its pose on the real root path, and its root
+# path under the real pose. Where the error comes from; the two do not add up to l2p.
+BREAKDOWN = ("l2p_pose", "l2p_root")
 LOWER_IS_BETTER = set(METRICS)
 
 
@@ -116,6 +119,13 @@ def run_method(method, q: np.ndarray, r: np.ndarray, keys: np.ndarray, seed: int
     return out_q, out_r, (time.perf_counter() - t0) / len(q)
 
 
+def aligned_l2p(quats, root, gp, trans: np.ndarray, ctx: int, std: np.ndarray) -> float:
+    """L2P of motions ``(N, L, 24, 4)``/``(N, L, 3)`` against aligned true positions ``gp (N, L, 24, 3)``."""
+    gq, gpos = global_transforms(quats, root)
+    p, _ = M.align_to_frame(gpos, gq, ctx - 1)
+    return M.l2p(p[:, trans], gp[:, trans], std)
+
+
 def score(pred_q, pred_r, gt_q, gt_r, keys: np.ndarray, ctx: int, std: np.ndarray) -> dict:
     """All figures of one method on one transition length. Arrays ``(N, L, ...)``; keys ``(L,)``."""
     pgq, pgp = global_transforms(pred_q, pred_r)
@@ -132,6 +142,8 @@ def score(pred_q, pred_r, gt_q, gt_r, keys: np.ndarray, ctx: int, std: np.ndarra
     key_pos = [M.keyframe_error(pgp[i], ggp[i], pred_q[i], gt_q[i], keys) for i in range(N)]
     return {
         "l2p": M.l2p(pp[:, trans], gp[:, trans], std),
+        "l2p_pose": aligned_l2p(pred_q, gt_r, gp, trans, ctx, std),
+        "l2p_root": aligned_l2p(gt_q, pred_r, gp, trans, ctx, std),
         "l2q": M.l2q(pq[:, trans], gq[:, trans]),
         "npss": M.npss(cq_p.reshape(N, cq_p.shape[1], -1), cq_g.reshape(N, cq_g.shape[1], -1)),
         "skate": float(np.nanmean(skate)) if np.isfinite(skate).any() else float("nan"),
@@ -181,7 +193,7 @@ def format_table(res: dict, baselines: list[str]) -> str:
     names = list(res["methods"])
     header = ["figure", "n"] + names + ["ground truth"]
     rows = []
-    for m in METRICS + ("key_pos_m",):
+    for m in METRICS + BREAKDOWN + ("key_pos_m",):
         for n in map(str, res["protocol"]["transitions"]):
             row = [m, n]
             for name in names:
