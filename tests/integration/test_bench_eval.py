@@ -91,7 +91,7 @@ def test_bench_dance_scores_the_model_and_its_text(tiny_corpus, tiny_checkpoint,
 
 
 def test_bench_text_scores_the_model_against_a_floor_of_its_own_size(bandai_dir, tiny_checkpoint, tmp_path,
-                                                                    monkeypatch):
+                                                                    monkeypatch, capsys):
     """Two test takes captioned for the tiny model; the val takes give the FID floor at the model rows' count
     (here every val take, so the real row's FID again); speeds say what moved."""
     monkeypatch.setenv("KINEMO_CACHE", str(tmp_path / "cache"))        # the classifier's cache, not the user's
@@ -120,6 +120,15 @@ def test_bench_text_scores_the_model_against_a_floor_of_its_own_size(bandai_dir,
     assert rows["real test"]["root_speed"] > 1.0 > 0.5 > rows["real val, 2 clips"]["root_speed"]
     assert (out / "text.png").stat().st_size > 10_000
     assert list((tmp_path / "cache" / "eval").glob("motion-classifier-*.pt"))
+    # on the val split the two real splits swap roles: the bow and kick are evaluated, the walk and run the floor
+    assert main(["bench", "text", "--corpus", str(corpus), "--model", str(tiny_checkpoint), "--split", "val",
+                 "--out", str(out / "val")]) == 0
+    val_rows = json.loads((out / "val" / "text.json").read_text())["rows"]
+    assert list(val_rows) == ["real val", "random training clip", "real test, 2 clips", "model, val captions",
+                              "model, held-out paraphrases"]
+    assert val_rows["real val"]["root_speed"] == pytest.approx(rows["real val, 2 clips"]["root_speed"])
+    assert val_rows["real test, 2 clips"]["fid"] == pytest.approx(val_rows["real val"]["fid"])
+    assert "real test, N clips' is the FID floor" in capsys.readouterr().out
 
 
 def test_unknown_baseline_is_a_clear_error(small_corpus, tmp_path, capsys):

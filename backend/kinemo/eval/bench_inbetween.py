@@ -17,7 +17,9 @@ the std of the same aligned positions over the training split's windows),
 L2Q, NPSS (over the transition's global quaternions, flattened to 96
 channels), foot skating (m/s, feet in contact by height), jerk at the seams
 between keyed and filled frames (m/s^3), and the worst keyframe error (must be
-0). Skating and jerk are also given for the ground truth.
+0). Skating and jerk are also given for the ground truth. The table also
+breaks L2P down: each method's pose on the true root path and its root path
+under the true pose (where the position error comes from).
 """
 from __future__ import annotations
 

@@ -26,7 +26,9 @@ Rows:
   which the model never saw in training.
 
 ``--max-takes`` keeps an evenly spaced subset of the test takes for the
-generated rows (the real rows always use every test take).
+generated rows (the real rows always use every test take). ``--split val``
+evaluates on the val takes instead (the roles of val and test swapped in
+every row), for choosing settings without looking at the test split.
 """
 from __future__ import annotations
 
@@ -47,8 +49,10 @@ from .report import MODEL_SPEC, add_output_arguments, fmt, global_transforms, py
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="PATH", help=f"checkpoint to evaluate ({MODEL_SPEC})")
     p.add_argument("--corpus", type=Path, help="corpus folder (default: the cache's current corpus)")
+    p.add_argument("--split", choices=SPLITS, default="test",
+                   help="takes to evaluate on (default test; val for choosing settings)")
     p.add_argument("--max-takes", type=int, default=100,
-                   help="test takes to generate from, evenly spaced, 0 = all (default 100)")
+                   help="takes to generate from, evenly spaced, 0 = all (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
     p.add_argument("--device", default="cpu")
@@ -79,31 +83,35 @@ def generated_positions(gen, texts: list[str], frames: list[int], seed: int, ste
 
 
 FIGURES = ("content_accuracy", "style_accuracy", "fid", "diversity", "root_speed", "body_speed")
-REAL = ("real test", "random training clip")     # rows without a model; "real val, N clips" is added to them
+SPLITS = ("test", "val")     # the evaluated split, then the one its FID and floor rows compare against
 
 
 def is_real(name: str) -> bool:
-    return name in REAL or name.startswith("real val")
+    """Rows without a model: the real clips, the floor at N clips, the retrieval baseline."""
+    return name.startswith("real ") or name == "random training clip"
 
 
 def format_table(res: dict) -> str:
     rows_ = res["rows"]
     ref = rows_.get("random training clip")
-    real = rows_["real test"]
+    split = res.get("split", "test")
+    other = next(s for s in SPLITS if s != split)
+    real_name = f"real {split}"
+    real = rows_[real_name]
     header = ["row", "clips"] + list(FIGURES)
     out = []
     for name, r in rows_.items():
         cells = [name, str(r["clips"])]
         for m in FIGURES:
             v = r[m]
-            extra = [ratio(v, real[m]) + " real"] if name != "real test" else []
+            extra = [ratio(v, real[m]) + " real"] if name != real_name else []
             if ref is not None and not is_real(name):
                 extra.append(ratio(v, ref[m]) + " random")
             cells.append(fmt(v) + (f" ({', '.join(extra)})" if extra else ""))
         out.append(cells)
     return (table(header, out) + "\naccuracy: higher is better; FID: lower; diversity and speeds (m/s): closest to"
-            " real test is best.\nreal test FID is every real val clip vs real test; 'real val, N clips' is the FID"
-            " floor at the generated rows' count.")
+            f" {real_name} is best.\n{real_name} FID is every real {other} clip vs {real_name}; 'real {other}, N"
+            " clips' is the FID floor at the generated rows' count.")
 
 
 def plot(res: dict, out: Path) -> Path:
@@ -123,37 +131,39 @@ def run(args: argparse.Namespace) -> int:
     corpus = open_corpus(args.corpus)
     t0 = time.time()
     clf = load_or_train(corpus, ClassifierConfig())
-    test = corpus.split("test")
-    val = corpus.split("val")
+    split = args.split
+    other = next(s for s in SPLITS if s != split)
+    takes = corpus.split(split)      # the evaluated takes ("test" unless --split val)
+    others = corpus.split(other)
     pos = lambda ix: [np.asarray(corpus.clip(i).positions) for i in ix]  # noqa: E731
     labels = lambda ix, k: [corpus.takes[i][k] for i in ix]  # noqa: E731
-    real_pos = pos(test)
+    real_pos = pos(takes)
     real_feat = clf.features(real_pos)
     rows: dict[str, dict] = {}
-    rows["real test"] = row(clf, real_pos, labels(test, "content"), labels(test, "style"), real_feat,
-                            fid_ref=clf.features(pos(val)) if len(val) >= 2 else None)
+    rows[f"real {split}"] = row(clf, real_pos, labels(takes, "content"), labels(takes, "style"), real_feat,
+                             fid_ref=clf.features(pos(others)) if len(others) >= 2 else None)
     rng = np.random.default_rng(args.seed)
     train = corpus.split("train")
-    picks = [train[k] for k in rng.integers(0, len(train), len(test))]
-    rows["random training clip"] = row(clf, pos(picks), labels(test, "content"), labels(test, "style"), real_feat)
+    picks = [train[k] for k in rng.integers(0, len(train), len(takes))]
+    rows["random training clip"] = row(clf, pos(picks), labels(takes, "content"), labels(takes, "style"), real_feat)
     model_note = "no model given (--model PATH): real data and the retrieval baseline only"
     if args.model:
         gen = load_model(args.model, args.device)
-        sub = subsample(test, args.max_takes)
+        sub = subsample(takes, args.max_takes)
         frames = [corpus.takes[i]["frames"] for i in sub]
-        floor = subsample(val, len(sub))
+        floor = subsample(others, len(sub))
         if len(floor) == len(sub) >= 2:
-            rows[f"real val, {len(floor)} clips"] = row(clf, pos(floor), labels(floor, "content"),
+            rows[f"real {other}, {len(floor)} clips"] = row(clf, pos(floor), labels(floor, "content"),
                                                        labels(floor, "style"), real_feat)
-        for key, name in (("captions", "model, test captions"), ("eval_captions", "model, held-out paraphrases")):
+        for key, name in (("captions", f"model, {split} captions"), ("eval_captions", "model, held-out paraphrases")):
             print(f"  generating {len(sub)} motions from {key}")
             g = generated_positions(gen, [corpus.takes[i][key][0] for i in sub], frames, args.seed, args.steps, print)
             rows[name] = row(clf, g, labels(sub, "content"), labels(sub, "style"), real_feat)
         model_note = f"model {args.model}"
     res = {"classifier": {**clf.info, "contents": len(clf.contents), "styles": len(clf.styles),
                           "feature_dim": int(real_feat.shape[1])},
-           "rows": rows, "model": model_note, "seed": args.seed, "wall_s": time.time() - t0}
-    print(f"kinemo bench text: {len(test)} test takes; {model_note}")
+           "rows": rows, "model": model_note, "split": split, "seed": args.seed, "wall_s": time.time() - t0}
+    print(f"kinemo bench text: {len(takes)} {split} takes; {model_note}")
     print(format_table(res))
     js, png = write_json(args.out, "text", res), plot(res, args.out)
     print(f"wrote {js} and {png}")
