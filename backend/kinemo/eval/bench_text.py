@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         floor = subsample(others, len(sub))
         if len(floor) == len(sub) >= 2:
             rows[f"real {other}, {len(floor)} clips"] = row(clf, pos(floor), labels(floor, "content"),
-                                                       labels(floor, "style"), real_feat)
+                                                            labels(floor, "style"), real_feat)
         for key, name in (("captions", f"model, {split} captions"), ("eval_captions", "model, held-out paraphrases")):
             print(f"  generating {len(sub)} motions from {key}")
             g = generated_positions(gen, [corpus.takes[i][key][0] for i in sub], frames, args.seed, args.steps, print)
