@@ -83,7 +83,12 @@ def generated_positions(gen, texts: list[str], frames: list[int], seed: int, ste
 
 
 FIGURES = ("content_accuracy", "style_accuracy", "fid", "diversity", "root_speed", "body_speed")
-SPLITS = ("test", "val")     # the evaluated split, then the one its FID and floor rows compare against
+SPLITS = ("test", "val")     # a split is evaluated; the other is its FID reference and floor
+
+
+def other_split(split: str) -> str:
+    """The split the evaluated one's FID and floor rows compare against."""
+    return next(s for s in SPLITS if s != split)
 
 
 def is_real(name: str) -> bool:
@@ -95,7 +100,7 @@ def format_table(res: dict) -> str:
     rows_ = res["rows"]
     ref = rows_.get("random training clip")
     split = res.get("split", "test")
-    other = next(s for s in SPLITS if s != split)
+    other = other_split(split)
     real_name = f"real {split}"
     real = rows_[real_name]
     header = ["row", "clips"] + list(FIGURES)
@@ -132,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     clf = load_or_train(corpus, ClassifierConfig())
     split = args.split
-    other = next(s for s in SPLITS if s != split)
+    other = other_split(split)
     takes = corpus.split(split)      # the evaluated takes ("test" unless --split val)
     others = corpus.split(other)
     pos = lambda ix: [np.asarray(corpus.clip(i).positions) for i in ix]  # noqa: E731
