@@ -115,6 +115,11 @@ def test_bench_text_scores_the_model_against_a_floor_of_its_own_size(bandai_dir,
         assert r["clips"] == 2, name
         assert 0.0 <= r["content_accuracy"] <= 1.0 and 0.0 <= r["style_accuracy"] <= 1.0
         assert r["fid"] >= 0.0 and r["diversity"] > 0.0 and r["body_speed"] > 0.0
+        # the per-label breakdown covers every clip and agrees with the overall figures
+        for key, overall in (("per_content", "content_accuracy"), ("per_style", "style_accuracy")):
+            assert sum(v["clips"] for v in r[key].values()) == 2, (name, key)
+            assert sum(v["clips"] * v["accuracy"] for v in r[key].values()) / 2 == pytest.approx(r[overall])
+    assert set(rows["model, test captions"]["per_content"]) == {"walk", "run"}
     assert rows["real val, 2 clips"]["fid"] == pytest.approx(rows["real test"]["fid"])
     # a walk and a run travel (2.4 m/s on average); a bow and a kick stay about in place (0.3 m/s)
     assert rows["real test"]["root_speed"] > 1.0 > 0.5 > rows["real val, 2 clips"]["root_speed"]
@@ -128,7 +133,9 @@ def test_bench_text_scores_the_model_against_a_floor_of_its_own_size(bandai_dir,
                               "model, held-out paraphrases"]
     assert val_rows["real val"]["root_speed"] == pytest.approx(rows["real val, 2 clips"]["root_speed"])
     assert val_rows["real test, 2 clips"]["fid"] == pytest.approx(val_rows["real val"]["fid"])
-    assert "real test, N clips' is the FID floor" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "real test, N clips' is the FID floor" in printed
+    assert "by content (accuracy" in printed and "by style (accuracy" in printed
 
 
 def test_unknown_baseline_is_a_clear_error(small_corpus, tmp_path, capsys):

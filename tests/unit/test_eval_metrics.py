@@ -259,3 +259,16 @@ def test_crossed_legs_and_ankle_span_see_swapped_legs_from_any_heading():
     assert np.allclose(spans, spans[0]) and spans[0][0] == pytest.approx(rest[7, 0] - rest[8, 0])
     assert 0.1 < spans[0][0] < 0.3 and spans[0][1] < -0.1
     assert pieces(np.arange(7.0), 3) == [1.0, 4.0, 6.0]
+
+
+def test_per_label_names_what_each_label_is_mistaken_for():
+    true = np.array(["walk", "walk", "walk", "wave", "wave", "run"])
+    pred = np.array(["walk", "turn", "turn", "raise", "wave", "run"])
+    res = M.per_label(pred, true, [1.0, 0.5, 0.3, 0.1, 0.0, 2.0])
+    assert list(res) == ["walk", "wave", "run"]                      # most clips first, ties by name
+    assert res["walk"] == {"clips": 3, "accuracy": pytest.approx(1 / 3), "root_speed": pytest.approx(0.6),
+                           "mistaken_for": "turn"}
+    assert res["wave"]["mistaken_for"] == "raise" and res["wave"]["accuracy"] == 0.5
+    assert res["run"]["mistaken_for"] is None and res["run"]["accuracy"] == 1.0
+    # the breakdown agrees with the overall figure
+    assert sum(r["clips"] * r["accuracy"] for r in res.values()) / len(true) == pytest.approx(M.accuracy(pred, true))

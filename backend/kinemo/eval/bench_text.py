@@ -10,6 +10,11 @@ trained once on the training split's real clips. Then, per row:
 - root and body speed (:func:`kinemo.eval.metrics.mean_speeds`): how far the
   clips travel and how much their limbs move, in m/s; closest to real is best.
 
+A second pair of tables breaks accuracy down by content and by style label
+(:func:`kinemo.eval.metrics.per_label`): each model row's accuracy and root
+speed per label next to the real clips', and the label it is most often
+taken for (a wave read as a raised hand, a walk as a turn).
+
 Rows:
 
 - ``real test``: the real test clips themselves (accuracy of the classifier,
@@ -68,7 +73,9 @@ def row(clf, positions: list[np.ndarray], contents: list[str], styles: list[str]
             "style_accuracy": M.accuracy(np.array(s), np.array(styles)),
             "fid": M.frechet_distance(fid_ref if fid_ref is not None else f, ref) if ref is not None else float("nan"),
             "diversity": M.diversity(f),
-            "root_speed": float(speeds[:, 0].mean()), "body_speed": float(speeds[:, 1].mean())}
+            "root_speed": float(speeds[:, 0].mean()), "body_speed": float(speeds[:, 1].mean()),
+            "per_content": M.per_label(c, contents, speeds[:, 0]),
+            "per_style": M.per_label(s, styles, speeds[:, 0])}
 
 
 def generated_positions(gen, texts: list[str], frames: list[int], seed: int, steps: int | None, log) -> list:
@@ -116,7 +123,33 @@ def format_table(res: dict) -> str:
         out.append(cells)
     return (table(header, out) + "\naccuracy: higher is better; FID: lower; diversity and speeds (m/s): closest to"
             f" {real_name} is best.\n{real_name} FID is every real {other} clip vs {real_name}; 'real {other}, N"
-            " clips' is the FID floor at the generated rows' count.")
+            " clips' is the FID floor at the generated rows' count." + format_labels(res, "per_content", "content")
+            + format_labels(res, "per_style", "style"))
+
+
+def format_labels(res: dict, key: str, what: str) -> str:
+    """Per-label accuracy of the real clips and of each model row, with the model's root speed against the real
+    clips' and the label it was most often taken for: which captions the model fails, and how. Empty without
+    model rows (or without the breakdown, in results written before it)."""
+    rows_ = res["rows"]
+    real = rows_[f"real {res.get('split', 'test')}"].get(key)
+    models = [n for n in rows_ if not is_real(n) and key in rows_[n]]
+    if real is None or not models:
+        return ""
+    # "model, test captions" -> "captions", "model, held-out paraphrases" -> "paraphrases"
+    header = [what, "real acc", "real root"] + [f"{n.split()[-1]} {h}" for n in models
+                                                 for h in ("n", "acc", "root", "taken for")]
+    out = []
+    for label in rows_[models[0]][key]:
+        r = real.get(label, {})
+        cells = [label, fmt(r.get("accuracy", float("nan")), 2), fmt(r.get("root_speed", float("nan")), 2)]
+        for n in models:
+            m = rows_[n][key].get(label)
+            cells += (["0", "-", "-", "-"] if m is None else
+                      [str(m["clips"]), fmt(m["accuracy"], 2), fmt(m["root_speed"], 2), m["mistaken_for"] or "-"])
+        out.append(cells)
+    return f"\n\nby {what} (accuracy, root speed m/s; 'taken for': the model's most common wrong {what}):\n" + \
+        table(header, out)
 
 
 def plot(res: dict, out: Path) -> Path:

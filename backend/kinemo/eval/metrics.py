@@ -346,3 +346,22 @@ def accuracy(pred: np.ndarray, true: np.ndarray) -> float:
     """Share of equal labels, ``(N,)`` each."""
     pred, true = np.asarray(pred), np.asarray(true)
     return float(np.mean(pred == true)) if len(true) else float("nan")
+
+
+def per_label(pred, true, root_speed) -> dict:
+    """Accuracy broken down by true label: where a recogniser (or the generator it judges) goes wrong.
+
+    pred, true ``(N,)`` labels; root_speed ``(N,)`` m/s. Returns ``{label: {"clips", "accuracy", "root_speed",
+    "mistaken_for"}}`` in order of clip count (most first, then by name); ``mistaken_for`` is the most common
+    wrong prediction for that label (ties: the first in name order), or None when every clip was right.
+    """
+    pred, true, speed = np.asarray(pred), np.asarray(true), np.asarray(root_speed, np.float64)
+    labels, counts = np.unique(true, return_counts=True)
+    out = {}
+    for label in labels[np.lexsort((labels, -counts))]:
+        sel = true == label
+        wrong, n_wrong = np.unique(pred[sel & (pred != label)], return_counts=True)
+        out[str(label)] = {"clips": int(sel.sum()), "accuracy": float(np.mean(pred[sel] == label)),
+                           "root_speed": float(speed[sel].mean()),
+                           "mistaken_for": str(wrong[np.argmax(n_wrong)]) if len(wrong) else None}
+    return out
