@@ -123,16 +123,17 @@ def format_table(res: dict) -> str:
         out.append(cells)
     return (table(header, out) + "\naccuracy: higher is better; FID: lower; diversity and speeds (m/s): closest to"
             f" {real_name} is best.\n{real_name} FID is every real {other} clip vs {real_name}; 'real {other}, N"
-            " clips' is the FID floor at the generated rows' count." + format_labels(res, "per_content", "content")
-            + format_labels(res, "per_style", "style"))
+            " clips' is the FID floor at the generated rows' count."
+            + format_labels(res, real_name, "per_content", "content")
+            + format_labels(res, real_name, "per_style", "style"))
 
 
-def format_labels(res: dict, key: str, what: str) -> str:
+def format_labels(res: dict, real_name: str, key: str, what: str) -> str:
     """Per-label accuracy of the real clips and of each model row, with the model's root speed against the real
     clips' and the label it was most often taken for: which captions the model fails, and how. Empty without
     model rows (or without the breakdown, in results written before it)."""
     rows_ = res["rows"]
-    real = rows_[f"real {res.get('split', 'test')}"].get(key)
+    real = rows_[real_name].get(key)
     models = [n for n in rows_ if not is_real(n) and key in rows_[n]]
     if real is None or not models:
         return ""
@@ -140,13 +141,12 @@ def format_labels(res: dict, key: str, what: str) -> str:
     header = [what, "real acc", "real root"] + [f"{n.split()[-1]} {h}" for n in models
                                                  for h in ("n", "acc", "root", "taken for")]
     out = []
+    # every model row is generated from the same takes, a subset of the real row's: the labels are shared
     for label in rows_[models[0]][key]:
-        r = real.get(label, {})
-        cells = [label, fmt(r.get("accuracy", float("nan")), 2), fmt(r.get("root_speed", float("nan")), 2)]
+        cells = [label, fmt(real[label]["accuracy"], 2), fmt(real[label]["root_speed"], 2)]
         for n in models:
-            m = rows_[n][key].get(label)
-            cells += (["0", "-", "-", "-"] if m is None else
-                      [str(m["clips"]), fmt(m["accuracy"], 2), fmt(m["root_speed"], 2), m["mistaken_for"] or "-"])
+            m = rows_[n][key][label]
+            cells += [str(m["clips"]), fmt(m["accuracy"], 2), fmt(m["root_speed"], 2), m["mistaken_for"] or "-"]
         out.append(cells)
     return f"\n\nby {what} (accuracy, root speed m/s; 'taken for': the model's most common wrong {what}):\n" + \
         table(header, out)

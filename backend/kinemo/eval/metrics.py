@@ -361,7 +361,7 @@ def per_label(pred, true, root_speed) -> dict:
     for label in labels[np.lexsort((labels, -counts))]:
         sel = true == label
         wrong, n_wrong = np.unique(pred[sel & (pred != label)], return_counts=True)
-        out[str(label)] = {"clips": int(sel.sum()), "accuracy": float(np.mean(pred[sel] == label)),
+        out[str(label)] = {"clips": int(sel.sum()), "accuracy": accuracy(pred[sel], true[sel]),
                            "root_speed": float(speed[sel].mean()),
                            "mistaken_for": str(wrong[np.argmax(n_wrong)]) if len(wrong) else None}
     return out
