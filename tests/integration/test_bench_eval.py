@@ -123,6 +123,10 @@ def test_bench_text_scores_the_model_against_a_floor_of_its_own_size(bandai_dir,
     assert rows["real val, 2 clips"]["fid"] == pytest.approx(rows["real test"]["fid"])
     # a walk and a run travel (2.4 m/s on average); a bow and a kick stay about in place (0.3 m/s)
     assert rows["real test"]["root_speed"] > 1.0 > 0.5 > rows["real val, 2 clips"]["root_speed"]
+    # real feet planted on the floor barely slide (mocap: 0.15-0.3 m/s); real joints' jerk is tens of m/s^3
+    assert 0.0 < rows["real test"]["skating"] < 0.5 and 20.0 < rows["real test"]["jerk"] < 500.0
+    for name in ("model, test captions", "model, held-out paraphrases"):
+        assert rows[name]["jerk"] > 0.0 and not rows[name]["skating"] < 0.0, name   # NaN: no foot on the floor
     assert (out / "text.png").stat().st_size > 10_000
     assert list((tmp_path / "cache" / "eval").glob("motion-classifier-*.pt"))
     # on the val split the two real splits swap roles: the bow and kick are evaluated, the walk and run the floor

@@ -8,7 +8,10 @@ trained once on the training split's real clips. Then, per row:
 - FID: Fréchet distance between the row's features and the real test clips';
 - diversity: mean feature distance between distinct clips of the row;
 - root and body speed (:func:`kinemo.eval.metrics.mean_speeds`): how far the
-  clips travel and how much their limbs move, in m/s; closest to real is best.
+  clips travel and how much their limbs move, in m/s; closest to real is best;
+- foot skating (m/s, feet in contact by height, as the dance bench measures it)
+  and jerk (mean over frames and joints, m/s^3): what the sampler's dynamics
+  guidance is meant to lower (``MODEL@dynamics_guidance=0`` is its ablation).
 
 A second pair of tables breaks accuracy down by content and by style label
 (:func:`kinemo.eval.metrics.per_label`): each model row's accuracy and root
@@ -48,7 +51,8 @@ from .baselines import load_model
 from .bench_inbetween import subsample
 from .classifier import ClassifierConfig, load_or_train
 from .clips import open_corpus
-from .report import MODEL_SPEC, add_output_arguments, fmt, global_transforms, pyplot, ratio, savefig, table, write_json
+from .report import (MODEL_SPEC, add_output_arguments, fmt, global_transforms, pyplot, ratio, rest_foot_heights,
+                     savefig, table, write_json)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,12 +72,17 @@ def row(clf, positions: list[np.ndarray], contents: list[str], styles: list[str]
         fid_ref: np.ndarray | None = None) -> dict:
     f, c, s = clf.predict(positions)
     speeds = np.array([M.mean_speeds(p) for p in positions])
+    rest = rest_foot_heights()
+    # a clip whose feet never touch the floor has no skating (NaN): left out of the mean
+    skating = np.array([M.foot_skating(p, M.contacts_by_height(p, rest), FPS) for p in positions])
     return {"clips": len(positions),
             "content_accuracy": M.accuracy(np.array(c), np.array(contents)),
             "style_accuracy": M.accuracy(np.array(s), np.array(styles)),
             "fid": M.frechet_distance(fid_ref if fid_ref is not None else f, ref) if ref is not None else float("nan"),
             "diversity": M.diversity(f),
             "root_speed": float(speeds[:, 0].mean()), "body_speed": float(speeds[:, 1].mean()),
+            "skating": float(np.nanmean(skating)) if np.isfinite(skating).any() else float("nan"),
+            "jerk": float(np.mean([M.jerk(p, FPS).mean() for p in positions])),
             "per_content": M.per_label(c, contents, speeds[:, 0]),
             "per_style": M.per_label(s, styles, speeds[:, 0])}
 
@@ -89,7 +98,8 @@ def generated_positions(gen, texts: list[str], frames: list[int], seed: int, ste
     return out
 
 
-FIGURES = ("content_accuracy", "style_accuracy", "fid", "diversity", "root_speed", "body_speed")
+FIGURES = ("content_accuracy", "style_accuracy", "fid", "diversity", "root_speed", "body_speed", "skating", "jerk")
+FPS = 30.0                   # the corpus's and the generator's frame rate
 SPLITS = ("test", "val")     # a split is evaluated; the other is its FID reference and floor
 
 
@@ -115,14 +125,14 @@ def format_table(res: dict) -> str:
     for name, r in rows_.items():
         cells = [name, str(r["clips"])]
         for m in FIGURES:
-            v = r[m]
-            extra = [ratio(v, real[m]) + " real"] if name != real_name else []
+            v = r.get(m, float("nan"))     # results written before a figure was added lack it
+            extra = [ratio(v, real.get(m)) + " real"] if name != real_name else []
             if ref is not None and not is_real(name):
-                extra.append(ratio(v, ref[m]) + " random")
+                extra.append(ratio(v, ref.get(m)) + " random")
             cells.append(fmt(v) + (f" ({', '.join(extra)})" if extra else ""))
         out.append(cells)
-    return (table(header, out) + "\naccuracy: higher is better; FID: lower; diversity and speeds (m/s): closest to"
-            f" {real_name} is best.\n{real_name} FID is every real {other} clip vs {real_name}; 'real {other}, N"
+    return (table(header, out) + "\naccuracy: higher is better; FID and skating (m/s): lower; diversity, speeds (m/s)"
+            f" and jerk (m/s^3): closest to {real_name} is best.\n{real_name} FID is every real {other} clip vs {real_name}; 'real {other}, N"
             " clips' is the FID floor at the generated rows' count."
             + format_labels(res, real_name, "per_content", "content")
             + format_labels(res, real_name, "per_style", "style"))
@@ -157,7 +167,7 @@ def plot(res: dict, out: Path) -> Path:
     names = list(res["rows"])
     fig, axes = plt.subplots(1, len(FIGURES), figsize=(4 * len(FIGURES), 3.6))
     for ax, m in zip(axes, FIGURES):
-        ax.bar(range(len(names)), [res["rows"][n][m] or 0 for n in names], color=[f"C{i}" for i in range(len(names))])
+        ax.bar(range(len(names)), [res["rows"][n].get(m) or 0 for n in names], color=[f"C{i}" for i in range(len(names))])
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
         ax.set_title(m.replace("_", " "))
         ax.grid(alpha=0.3, axis="y")
