@@ -189,6 +189,22 @@ def test_focus_and_continuation_batches_ask_their_query(tiny_corpus):
         assert all(mask[i, :k].all() and not mask[i, k:].any() for i, k in enumerate(n))
 
 
+def test_free_windows_keep_their_facing_and_root_paths_take_every_heading(tiny_corpus):
+    """Free windows are trained facing +Z at their anchor, as sampling lays them out; windows keyed by a root path
+    alone have no facing to go by and are turned at random (free ones too with free_facing off)."""
+    from kinemo.train.data import Windows
+    corpus = Corpus(corpus_dir(tiny_corpus))
+    w = Windows(corpus, "train", tiny_corpus / "text")
+    rng = np.random.default_rng(0)
+    free = w.sample(16, 40, rng, mask_family="free")
+    assert not free.mask.any() and not free.random_yaw.any()
+    path = w.sample(32, 40, rng, mask_family="trajectory")      # half of them key the facing at the start too
+    faced = path.mask[np.arange(32), path.anchor, 1]
+    assert path.mask.any((1, 2)).all() and 0 < faced.sum() < 32 and (path.random_yaw == ~faced).all()
+    old = Windows(corpus, "train", tiny_corpus / "text", free_facing=False)
+    assert old.sample(16, 40, rng, mask_family="free").random_yaw.all()
+
+
 def test_inbetween_meets_keys_exactly_and_is_deterministic(gen, walk):
     T = 70
     q, r = walk.quats[:T], walk.root[:T]

@@ -38,7 +38,7 @@ class Windows:
     """Random training windows of one split."""
 
     def __init__(self, corpus: Corpus, split: str, cache_dir, text_drop: float = 0.25, mirror: float = 0.5,
-                 music_drop: float = 0.25, pseudo_beats: float = 0.5, songs: int = -1):
+                 music_drop: float = 0.25, pseudo_beats: float = 0.5, songs: int = -1, free_facing: bool = True):
         self.ids = corpus.split(split)
         if not self.ids:
             raise ValueError(f"the corpus has no takes in split {split!r}")
@@ -58,6 +58,7 @@ class Windows:
         self.text_mirror = [np.stack([table[c] for c in cs]) if cs else None for cs in mcaps]
         self.text_drop, self.mirror = text_drop, mirror
         self.music_drop, self.pseudo_beats = music_drop, pseudo_beats
+        self.free_facing = free_facing
         # per frame: the song where there is one, else a beat grid from the take's own kinematic beats
         self.music = np.zeros((len(self.quats), MUSIC_DIM), np.float32)
         self.has_music = np.zeros(len(takes), bool)
@@ -99,7 +100,11 @@ class Windows:
                 on[b] = False
             else:
                 text[b] = table[rng.integers(len(table))]
+        # A keyed window whose anchor pelvis is not keyed has no known facing (sampling lays it out facing +Z,
+        # whatever its keys say): trained in every heading. A free window has nothing to agree with: it faces +Z.
         random_yaw = ~masks[np.arange(B), anchor, 1]
+        if self.free_facing:
+            random_yaw &= masks.any((1, 2))
         music = self.music[idx]
         music_on = np.where(self.has_music[takes], rng.random(B) >= self.music_drop, rng.random(B) < self.pseudo_beats)
         return Batch(torch.from_numpy(q), torch.from_numpy(r), torch.from_numpy(c), torch.from_numpy(masks),

@@ -65,14 +65,16 @@ def _lr(step: int, cfg: TrainConfig, time_fraction: float = 0.0, rewarm_from: in
 
 @torch.no_grad()
 def fit_statistics(model: MotionModel, windows: Windows, cfg: TrainConfig, n: int = 512) -> None:
-    """Feature mean/std and velocity scale from random training windows (free masks, so each window's heading
-    is drawn at random, as in free generation)."""
+    """Feature mean/std and velocity scale from random training windows, each turned to a random heading: the
+    statistics do not depend on which way a window faces (windows keyed only by a root path are trained in
+    every heading), and are what every run before ``free_facing`` fitted."""
     rng = np.random.default_rng(1234)
     gen = torch.Generator().manual_seed(1234)
     L = min(cfg.model.max_frames, max(cfg.min_frames, 60))
     feats, vels = [], []
     for _ in range(max(1, n // 64)):
         b = windows.sample(64, L, rng, mask_family="free")
+        b = replace(b, random_yaw=torch.ones_like(b.random_yaw))
         f, pos = batch_features(model, b, gen)
         feats.append(f.flatten(0, 1))
         vels.append(velocities(pos).flatten(0, 1).flatten(1))
@@ -116,8 +118,8 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     # applies to a resumed run too
     corpus = Corpus(run.corpus)
     windows = Windows(corpus, "train", run.cache_dir, cfg.text_drop, cfg.mirror, cfg.music_drop, cfg.pseudo_beats,
-                      cfg.songs)
-    val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0, 0.0, 0.0)
+                      cfg.songs, cfg.free_facing)
+    val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0, 0.0, 0.0, free_facing=cfg.free_facing)
     model = MotionModel(cfg.model)
     # an exported (shipped) model keeps only its EMA weights: training goes on from those, with a fresh optimiser
     exported = state is not None and ckpt.is_exported(state)
