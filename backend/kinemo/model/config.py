@@ -48,9 +48,9 @@ class TrainConfig:
     songs: int = -1
     mirror: float = 0.5          # share of windows mirrored left/right (labels fixed too)
     # Free windows (nothing keyed: text, music, nothing) are seen in their anchor's own facing, as sampling lays
-    # them out (+Z). False: turned by a random yaw like windows whose anchor pelvis is keyed off (runs 1-16 of
-    # the shipped model trained so): the mean of a free window then travels nowhere and faces no way, and the
-    # one-step prediction for "A person walks forward." moved 0.2 m in 6 s (docs/model_card.md, text).
+    # them out (+Z). False: turned by a random yaw, as keyed windows whose anchor pelvis is not keyed are (runs
+    # 1-16 of the shipped model trained so): the mean of a free window then travels nowhere and faces no way,
+    # and the one-step prediction for "A person walks forward." moved 0.2 m in 6 s (docs/model_card.md, text).
     free_facing: bool = True
     # loss weights
     w_feat: float = 1.0

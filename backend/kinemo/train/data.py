@@ -100,8 +100,9 @@ class Windows:
                 on[b] = False
             else:
                 text[b] = table[rng.integers(len(table))]
-        # A keyed window whose anchor pelvis is not keyed has no known facing (sampling lays it out facing +Z,
-        # whatever its keys say): trained in every heading. A free window has nothing to agree with: it faces +Z.
+        # A keyed window whose anchor pelvis is not keyed (a root path, hands) has no known facing: sampling keeps
+        # the world's axes and the keys decide which way the body faces, so it is trained in every heading. A free
+        # window has nothing to agree with: it is trained in its anchor's facing (+Z), as sampling lays it out.
         random_yaw = ~masks[np.arange(B), anchor, 1]
         if self.free_facing:
             random_yaw &= masks.any((1, 2))
