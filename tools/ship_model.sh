@@ -26,6 +26,9 @@ $PY -m kinemo.cli bench dance --model shipped@smooth=0 --out docs/benchmarks/dan
 $PY -m kinemo.cli bench dance --model shipped --text "Someone walks forward casually." --out docs/benchmarks/dance-walk
 $PY -m kinemo.cli bench text --model shipped --max-takes ${TAKES:-100}
 $PY -m kinemo.cli bench text --model shipped@smooth=0 --max-takes ${TAKES:-100} --out docs/benchmarks/text-no-smooth
+# the dynamics-guidance ablation where the sampler uses it (10 steps): jitter (jerk) and foot skating without it
+$PY -m kinemo.cli bench text --model shipped@dynamics_guidance=0 --max-takes ${TAKES:-100} \
+    --out docs/benchmarks/text-no-dynamics-guidance
 # a minute from text, stitched from independent windows: does the body stay plausible (crossed legs, ankle span
 # per 10 s), and do the joins pop (seam jerk)?
 $PY -m kinemo.cli bench long --model shipped
