@@ -132,8 +132,8 @@ def format_table(res: dict) -> str:
             cells.append(fmt(v) + (f" ({', '.join(extra)})" if extra else ""))
         out.append(cells)
     return (table(header, out) + "\naccuracy: higher is better; FID and skating (m/s): lower; diversity, speeds (m/s)"
-            f" and jerk (m/s^3): closest to {real_name} is best.\n{real_name} FID is every real {other} clip vs {real_name}; 'real {other}, N"
-            " clips' is the FID floor at the generated rows' count."
+            f" and jerk (m/s^3): closest to {real_name} is best.\n{real_name} FID is every real {other} clip vs"
+            f" {real_name}; 'real {other}, N clips' is the FID floor at the generated rows' count."
             + format_labels(res, real_name, "per_content", "content")
             + format_labels(res, real_name, "per_style", "style"))
 
@@ -167,7 +167,8 @@ def plot(res: dict, out: Path) -> Path:
     names = list(res["rows"])
     fig, axes = plt.subplots(1, len(FIGURES), figsize=(4 * len(FIGURES), 3.6))
     for ax, m in zip(axes, FIGURES):
-        ax.bar(range(len(names)), [res["rows"][n].get(m) or 0 for n in names], color=[f"C{i}" for i in range(len(names))])
+        ax.bar(range(len(names)), [res["rows"][n].get(m) or 0 for n in names],
+               color=[f"C{i}" for i in range(len(names))])
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
         ax.set_title(m.replace("_", " "))
         ax.grid(alpha=0.3, axis="y")
