@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.clip import FPS
 from . import metrics as M
 from .baselines import load_model
 from .bench_inbetween import subsample
@@ -99,7 +100,6 @@ def generated_positions(gen, texts: list[str], frames: list[int], seed: int, ste
 
 
 FIGURES = ("content_accuracy", "style_accuracy", "fid", "diversity", "root_speed", "body_speed", "skating", "jerk")
-FPS = 30.0                   # the corpus's and the generator's frame rate
 SPLITS = ("test", "val")     # a split is evaluated; the other is its FID reference and floor
 
 
