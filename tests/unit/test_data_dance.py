@@ -107,3 +107,19 @@ def test_dance_takes_in_the_corpus(dance_dir, tmp_path):
     assert m.shape == (t["frames"], MUSIC_DIM) and m[:, 1].sum() > 10
     assert c.music(j) is None and not c.takes[j]["has_music"]
     assert np.all(c.music_features[c.takes[j]["start"]:c.takes[j]["start"] + c.takes[j]["frames"]] == 0)
+
+
+def test_worker_processes_build_the_same_dance_corpus(dance_dir, tmp_path):
+    """The default two workers are spawned processes (forked ones segfaulted in librosa's beat tracker during a
+    full `kinemo data prepare`, and the build then hung); they must give exactly one process's corpus."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for suf in (".npz", ".ogg"):
+        shutil.copy(dance_dir / f"{CLIP}{suf}", src / f"{CLIP}{suf}")
+    shutil.copy(dance_dir / "DANCE_W_24.npz", src / "no_song.npz")
+    build([src], tmp_path / "one", workers=1, log=lambda s: None)
+    build([src], tmp_path / "two", workers=2, log=lambda s: None)
+    one, two = load(tmp_path / "one"), load(tmp_path / "two")
+    assert [t["id"] for t in two.takes] == [t["id"] for t in one.takes]
+    np.testing.assert_array_equal(two.music_features, one.music_features)
+    np.testing.assert_array_equal(two.quats, one.quats)

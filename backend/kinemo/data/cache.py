@@ -24,6 +24,8 @@ import multiprocessing as mp
 import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -92,8 +94,15 @@ def _results(sources, book, workers: int, gates: GateConfig, dance: DanceConfig)
     if workers <= 1:
         yield from map(work, _raw_takes(sources, book))
         return
-    with mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers) as pool:
-        yield from pool.imap(work, _raw_takes(sources, book), chunksize=4)
+    # Spawned, not forked: importing librosa compiles numba code, and a child forked from a parent whose LLVM
+    # is initialised segfaults when it compiles more (the beat tracker) and can leave librosa's on-disk JIT
+    # cache corrupt, so later runs crash too. An executor, unlike multiprocessing.Pool, fails when a worker
+    # dies instead of waiting for its result forever.
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        try:
+            yield from pool.map(work, _raw_takes(sources, book), chunksize=4)
+        except BrokenProcessPool as e:
+            raise UserError(f"a corpus worker process died ({e}); run again with --workers 1 to see where") from e
 
 
 def build(sources: list[Path], cache_root: Path | None = None, *, workers: int = 2, force: bool = False,
