@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import rotations as R
+from ..data.clip import FPS
 from . import metrics as M
 from ..errors import UserError
 from .baselines import BASELINES, load_model
@@ -37,7 +38,6 @@ from .clips import EvalClip, add_corpus_arguments, bvh_dir_clips, corpus_clips, 
 from .report import (MODEL_SPEC, add_output_arguments, fmt, global_transforms, pyplot, ratio, rest_foot_heights,
                      savefig, table, write_json)
 
-FPS = 30.0
 METRICS = ("l2p", "l2q", "npss", "skate", "jerk")
 # L2P of each half of a method's answer put on the true other half: its pose on the real root path, and its root
 # path under the real pose. Where the error comes from; the two do not add up to l2p.

@@ -28,13 +28,12 @@ import time
 
 import numpy as np
 
+from ..data.clip import FPS
 from . import metrics as M
 from .baselines import load_model
 from .bench_inbetween import subsample
 from .clips import add_corpus_arguments, corpus_clips, open_corpus
 from .report import MODEL_SPEC, add_output_arguments, fmt, global_transforms, pyplot, savefig, table, write_json
-
-FPS = 30
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

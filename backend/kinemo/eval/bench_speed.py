@@ -19,10 +19,9 @@ import time
 
 import numpy as np
 
+from ..data.clip import FPS
 from .baselines import load_model
 from .report import MODEL_SPEC, add_output_arguments, fmt, pyplot, savefig, table, write_json
-
-FPS = 30
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,7 +78,7 @@ def requests(gen, steps: int | None) -> dict:
     keys = np.zeros(T, bool)
     keys[:10] = keys[-1] = True
     out = {"inbetween 2 s gap": (lambda: gen.inbetween(quats, root, keys, **kw), T),
-           "text 6 s": (lambda: gen.generate("a person walks forward and waves", 6 * FPS, **kw), 6 * FPS)}
+           "text 6 s": (lambda: gen.generate("a person walks forward and waves", int(6 * FPS), **kw), int(6 * FPS))}
     music = click_track_music(60.0)   # the target: a 60 s song danced in under 10 s
     if music is not None:
         out["dance 60 s"] = (lambda: gen.dance(music, **kw), len(music))
