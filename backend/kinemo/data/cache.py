@@ -94,10 +94,10 @@ def _results(sources, book, workers: int, gates: GateConfig, dance: DanceConfig)
     if workers <= 1:
         yield from map(work, _raw_takes(sources, book))
         return
-    # Spawned, not forked: importing librosa compiles numba code, and a child forked from a parent whose LLVM
-    # is initialised segfaults when it compiles more (the beat tracker) and can leave librosa's on-disk JIT
-    # cache corrupt, so later runs crash too. An executor, unlike multiprocessing.Pool, fails when a worker
-    # dies instead of waiting for its result forever.
+    # Spawned, not forked: in full builds on a fresh venv (numba 0.68.0) forked workers segfaulted in librosa's
+    # numba beat tracker, 3 builds of 3, and left its on-disk JIT cache so that a later one-process build
+    # crashed too; spawned ones inherit no state from this process and did not. An executor, unlike
+    # multiprocessing.Pool, fails when a worker dies instead of waiting for its result forever.
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
         try:
             yield from pool.map(work, _raw_takes(sources, book), chunksize=4)
