@@ -157,6 +157,25 @@ def test_classifier_features_ignore_place_and_facing(small_corpus):
     assert np.allclose(frame_features(pos), frame_features(moved), atol=1e-4)
 
 
+def test_a_shipped_classifier_is_used_only_for_the_training_split_it_was_trained_on(small_corpus, tmp_path):
+    from dataclasses import replace
+    from kinemo.data.cache import Corpus
+    from kinemo.eval.classifier import SHIPPED, ClassifierConfig, load_or_train
+    corpus, cfg, logs = Corpus(small_corpus), ClassifierConfig(steps=20, batch=8), []
+    assert SHIPPED.is_file()                                   # the one the text bench reads on the real corpus
+    first = load_or_train(corpus, cfg, tmp_path / "a", log=logs.append, shipped=tmp_path / "none.pt")
+    assert first.info["origin"] == "trained" and any("training the motion classifier" in m for m in logs)
+    shipped = tmp_path / "shipped.pt"
+    next((tmp_path / "a" / "eval").glob("*.pt")).rename(shipped)     # as if shipped; nothing cached now
+    logs.clear()
+    again = load_or_train(corpus, cfg, tmp_path / "b", log=logs.append, shipped=shipped)
+    assert again.info["origin"] == "shipped" and logs == []
+    pos = [np.asarray(corpus.clip(i).positions) for i in range(3)]
+    np.testing.assert_array_equal(again.features(pos), first.features(pos))
+    other = load_or_train(corpus, replace(cfg, seed=1), tmp_path / "b", log=logs.append, shipped=shipped)
+    assert other.info["origin"] == "trained" and "another training split or config" in logs[0]
+
+
 def test_bench_long_reports_every_piece_of_a_motion_longer_than_the_window(tiny_corpus, tiny_checkpoint, tmp_path):
     """The tiny model (90-frame windows) asked for 7 s = 210 frames: three windows stitched, cut into 2 s pieces
     (the last one 1 s); shares in [0, 1], and the real takes' figures beside them."""

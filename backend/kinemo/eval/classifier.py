@@ -15,8 +15,12 @@ the feature space for FID and diversity; we do the same, smaller):
 - two linear heads: content and style, trained jointly with cross-entropy on
   random 64-frame crops of the training split's takes.
 
-The trained network is cached under ``<kinemo cache>/eval/`` keyed by the
-corpus manifest and this module's :data:`VERSION`, never in the repository.
+One trained network ships in ``assets/eval/`` (:data:`SHIPPED`): it is used
+whenever the corpus's training split is the one it was trained on
+(:func:`training_key`), so the text bench reads the same on every machine (one
+retrained elsewhere, seeded, scored the same weights' content accuracy 0.11
+lower). For any other corpus a network is trained and cached under
+``<kinemo cache>/eval/``, keyed by the corpus manifest and :data:`VERSION`.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import numpy as np
 from ..core.smpl import FLOOR, UP
 
 VERSION = 1
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "eval" / "motion-classifier.pt"
 L_HIP, R_HIP = 1, 2
 
 
@@ -187,16 +192,37 @@ def cache_path(corpus, cfg: ClassifierConfig, cache_root: Path | None = None) ->
     return Path(cache_root or default_cache_root()) / "eval" / f"motion-classifier-{h}.pt"
 
 
+def training_key(corpus, cfg: ClassifierConfig) -> str:
+    """What a classifier trained on ``corpus`` depends on, by content rather than by file dates (the manifest's
+    key holds the sources' mtimes): the corpus pipeline's and this module's versions, ``cfg``, and the training
+    split's take ids, frame counts and labels."""
+    from ..data.cache import PIPELINE_VERSION
+    takes = [[corpus.takes[i][k] for k in ("id", "frames", "content", "style")] for i in corpus.split("train")]
+    text = json.dumps([PIPELINE_VERSION, VERSION, asdict(cfg), takes], sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
 def load_or_train(corpus, cfg: ClassifierConfig = ClassifierConfig(), cache_root: Path | None = None,
-                  log=print) -> MotionClassifier:
-    """The cached classifier for this corpus, trained on its training split (and scored on val) if absent."""
+                  log=print, shipped: Path = SHIPPED) -> MotionClassifier:
+    """The shipped classifier if it was trained on this corpus's training split, else the cached one for this
+    corpus, else one trained on its training split (scored on val) and cached. ``info["origin"]`` says which."""
+    key = training_key(corpus, cfg)
+    if shipped.exists():
+        clf = MotionClassifier.load(shipped)
+        if clf.info.get("training_key") == key:
+            clf.info["origin"] = "shipped"
+            return clf
+        log(f"the shipped classifier ({shipped.name}) was trained on another training split or config")
     path = cache_path(corpus, cfg, cache_root)
     if path.exists():
-        return MotionClassifier.load(path)
+        clf = MotionClassifier.load(path)
+        clf.info["origin"] = "cached"
+        return clf
     log(f"training the motion classifier on the training split (cached at {path})")
     tr = corpus.split("train")
     clf = train([np.asarray(corpus.clip(i).positions) for i in tr], [corpus.takes[i]["content"] for i in tr],
                 [corpus.takes[i]["style"] for i in tr], cfg, log)
+    clf.info["training_key"] = key
     va = corpus.split("val")
     if va:
         _, c, s = clf.predict([np.asarray(corpus.clip(i).positions) for i in va])
@@ -204,4 +230,5 @@ def load_or_train(corpus, cfg: ClassifierConfig = ClassifierConfig(), cache_root
         clf.info["val_style_accuracy"] = float(np.mean([a == corpus.takes[i]["style"] for a, i in zip(s, va)]))
         log(f"  val accuracy: content {clf.info['val_content_accuracy']:.3f}, style {clf.info['val_style_accuracy']:.3f}")
     clf.save(path)
+    clf.info["origin"] = "trained"
     return clf
