@@ -17,9 +17,9 @@ the feature space for FID and diversity; we do the same, smaller):
 
 One trained network ships in ``assets/eval/`` (:data:`SHIPPED`): it is used
 whenever the corpus's training split is the one it was trained on
-(:func:`training_key`), so the text bench reads the same on every machine (one
-retrained elsewhere, seeded, scored the same weights' content accuracy 0.11
-lower). For any other corpus a network is trained and cached under
+(:func:`training_key`), so the text bench's figures do not depend on where it
+runs (two trained on different machines, seeded alike, read the same model's
+content accuracy 0.11 apart). For any other corpus a network is trained and cached under
 ``<kinemo cache>/eval/``, keyed by the corpus manifest and :data:`VERSION`.
 """
 from __future__ import annotations
