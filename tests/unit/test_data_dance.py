@@ -88,12 +88,19 @@ def test_bad_fit_is_rejected(dance_dir, tmp_path):
     assert take.reason is not None and "IK fit" in take.reason and take.music is None
 
 
-def test_dance_takes_in_the_corpus(dance_dir, tmp_path):
+@pytest.fixture
+def dance_src(dance_dir, tmp_path):
+    """A source folder: the waltz with its song, and another dance's points without one ("no_song")."""
     src = tmp_path / "src"
     src.mkdir()
     for suf in (".npz", ".ogg"):
         shutil.copy(dance_dir / f"{CLIP}{suf}", src / f"{CLIP}{suf}")
-    shutil.copy(dance_dir / "DANCE_W_24.npz", src / "no_song.npz")        # points without a song
+    shutil.copy(dance_dir / "DANCE_W_24.npz", src / "no_song.npz")
+    return src
+
+
+def test_dance_takes_in_the_corpus(dance_src, tmp_path):
+    src = dance_src
     book = LabelBook()
     raws = list(iter_source(src, book))
     assert [(r.take_id, r.kind) for r in raws] == [(CLIP, "dance"), ("no_song", "dance")]
@@ -109,14 +116,10 @@ def test_dance_takes_in_the_corpus(dance_dir, tmp_path):
     assert np.all(c.music_features[c.takes[j]["start"]:c.takes[j]["start"] + c.takes[j]["frames"]] == 0)
 
 
-def test_worker_processes_build_the_same_dance_corpus(dance_dir, tmp_path):
+def test_worker_processes_build_the_same_dance_corpus(dance_src, tmp_path):
     """The default two workers are spawned processes (forked ones segfaulted in librosa's beat tracker during a
     full `kinemo data prepare`, and the build then hung); they must give exactly one process's corpus."""
-    src = tmp_path / "src"
-    src.mkdir()
-    for suf in (".npz", ".ogg"):
-        shutil.copy(dance_dir / f"{CLIP}{suf}", src / f"{CLIP}{suf}")
-    shutil.copy(dance_dir / "DANCE_W_24.npz", src / "no_song.npz")
+    src = dance_src
     build([src], tmp_path / "one", workers=1, log=lambda s: None)
     build([src], tmp_path / "two", workers=2, log=lambda s: None)
     one, two = load(tmp_path / "one"), load(tmp_path / "two")

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.clip import FPS
 from ..data.music import BEAT_COLUMN
 from . import metrics as M
 from .baselines import load_model
@@ -108,8 +109,8 @@ def score_rows(motions: list[np.ndarray], beats: list[np.ndarray], norm: tuple[n
         per["bas_kinematic_chance"].append(c["kinematic"])
         per["bas_music_chance"].append(c["music"])
         per["pfc"].append(M.pfc(p))
-        per["skate"].append(M.foot_skating(p, M.contacts_by_height(p, rest), 30.0))
-        per["jerk"].append(float(M.jerk(p, 30.0).mean()))
+        per["skate"].append(M.foot_skating(p, M.contacts_by_height(p, rest), FPS))
+        per["jerk"].append(float(M.jerk(p, FPS).mean()))
         feats.append(M.kinetic_features(p))
     out = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in per.items()}
     out["diversity"] = M.diversity((np.stack(feats) - norm[0]) / norm[1])

@@ -66,7 +66,8 @@ class SamplerConfig:
     guidance_rescale: float = 0.0
     # Share of the dynamics residual removed per step (0 = off). On 100 test captions (step-95,000 model, 10 steps)
     # it lowers mean joint jerk from 93.8 to 81.9 m/s^3 (paraphrases 65.6 -> 60.0; real 94.4) and foot skating
-    # from 0.284 to 0.278 m/s, FID 1930 -> 1900, accuracy unchanged (docs/benchmarks/text-no-dynamics-guidance).
+    # from 0.284 to 0.278 m/s, FID 1938 -> 1906 (shipped classifier), accuracy level
+    # (docs/benchmarks/text-no-dynamics-guidance).
     dynamics_guidance: float = 0.3
     dynamics_iters: int = 1
     skate_weight: float = 1.0
