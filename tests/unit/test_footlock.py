@@ -251,3 +251,21 @@ def test_a_body_gliding_on_straight_legs_lifts_its_feet_by_bending_the_knees():
 def test_settings_that_would_break_the_lock_are_refused_by_name(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         FootLockConfig(**bad)
+
+
+def test_two_bone_keeps_a_nearly_straight_knee_bending_its_own_way_as_the_target_sweeps_sideways():
+    # a standing leg, knee bent 2 cm forward (+z); the ankle's target swept 12 cm to either side, as the foot
+    # lock moves a planted foot. The knee must keep pointing forward and move smoothly: taking its side from
+    # the hip-target line swung it sideways and flipped it across mid-sweep.
+    a = np.zeros((241, 3))
+    b = a + np.array([0.0, -0.4, 0.02])
+    c = a + np.array([0.0, -0.79, 0.0])
+    target = c + np.linspace(-0.12, 0.12, 241)[:, None] * np.array([1.0, 0, 0])
+    dq_a, _ = two_bone(a, b, c, target)
+    knee = a + R.quat_apply(dq_a, b - a)
+    u = target / np.linalg.norm(target, axis=-1, keepdims=True)
+    side = knee - np.sum(knee * u, -1, keepdims=True) * u
+    side /= np.linalg.norm(side, axis=-1, keepdims=True)
+    assert side[:, 2].min() > 0.99                       # forward, square to the leg: not swung sideways
+    step = np.linalg.norm(np.diff(knee, axis=0), axis=-1).max()
+    assert step < 2 * np.linalg.norm(target[1] - target[0])  # no jump: the knee moves with the target

@@ -1,9 +1,10 @@
 """Analytic two-bone IK (hip-knee-ankle, shoulder-elbow-wrist), vectorised over frames.
 
-The chain keeps its own bend plane: the middle joint moves in the plane of
-the root-target line and its current position, so a knee that points forward
-keeps pointing forward. Rotations are returned as world-space deltas, which
-the caller pre-multiplies onto the chain's world rotations.
+The chain keeps its own bend direction: the middle joint moves in the plane of
+the root-target line and the way the chain bends now, so a knee that points
+forward keeps pointing forward wherever the target goes. Rotations are
+returned as world-space deltas, which the caller pre-multiplies onto the
+chain's world rotations.
 """
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ _EPS = 1e-9
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), _EPS)
+
+
+def _perpendicular(v: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """The part of ``v`` ``(..., 3)`` square to the unit ``axis`` ``(..., 3)``."""
+    return v - np.sum(v * axis, -1, keepdims=True) * axis
 
 
 def two_bone(a: np.ndarray, b: np.ndarray, c: np.ndarray, target: np.ndarray,
@@ -33,8 +39,14 @@ def two_bone(a: np.ndarray, b: np.ndarray, c: np.ndarray, target: np.ndarray,
     to_t = target - a
     dist = np.clip(np.linalg.norm(to_t, axis=-1), np.abs(l1 - l2) + 1e-6, reach * (l1 + l2))
     u = _unit(to_t)
-    # the middle joint's side of the root-target line: its current offset from that line
-    side = (b - a) - np.sum((b - a) * u, -1, keepdims=True) * u
+    # the middle joint's side: the way the chain bends now (its offset from its own root-end line), made square
+    # to the root-target line. Its offset from the root-target line instead swung a nearly straight leg's knee
+    # round towards a target moved sideways, and flipped it across once that offset passed through zero
+    # (a 20 cm knee jump in one frame, jerk 10,000 m/s^3, under the foot lock).
+    bend = _perpendicular(b - a, _unit(c - a))
+    side = _perpendicular(bend, u)
+    own = _perpendicular(b - a, u)              # a straight chain has no bend of its own: as before
+    side = np.where(np.linalg.norm(side, axis=-1, keepdims=True) > 1e-6, side, own)
     fallback = _unit(np.cross(u, np.where(np.abs(u[..., :1]) < 0.9, [1.0, 0, 0], [0, 1.0, 0])))
     side = np.where(np.linalg.norm(side, axis=-1, keepdims=True) > 1e-6, _unit(side), fallback)
     along = (l1 ** 2 - l2 ** 2 + dist ** 2) / (2 * dist)
