@@ -272,3 +272,22 @@ def test_per_label_names_what_each_label_is_mistaken_for():
     assert res["run"]["mistaken_for"] is None and res["run"]["accuracy"] == 1.0
     # the breakdown agrees with the overall figure
     assert sum(r["clips"] * r["accuracy"] for r in res.values()) / len(true) == pytest.approx(M.accuracy(pred, true))
+
+
+def test_implausibility_flags_a_flung_limb_and_crossed_knees_and_nothing_in_a_still_pose():
+    from kinemo.core.plausible import PlausibilityConfig, implausibility
+    T = 40
+    q = np.tile(R.quat_identity(), (T, 24, 1))
+    p = global_transforms(q, np.tile([0.0, 0.9, 0.0], (T, 1)))[1]
+    assert implausibility(p, 30.0) == pytest.approx(0.0, abs=1e-9)
+    flung = p.copy()
+    flung[20, 20] += [0.1, 0.0, 0.0]              # a wrist 10 cm off for one frame: third difference 0.3 m
+    assert implausibility(flung, 30.0) == pytest.approx(0.3 * 30 ** 3 / 6000.0)      # 1.35: over the limit
+    assert implausibility(flung, 30.0, PlausibilityConfig(max_jerk=9000.0)) < 1.0
+    crossed = q.copy()
+    crossed[:4, 1] = R.axis_angle_to_quat(np.array([0, 0, -np.radians(40)]))   # 4 of 40 frames: 10% crossed
+    crossed[:4, 2] = R.axis_angle_to_quat(np.array([0, 0, np.radians(40)]))
+    pc = global_transforms(crossed, np.tile([0.0, 0.9, 0.0], (T, 1)))[1]
+    assert implausibility(pc, 30.0, PlausibilityConfig(max_jerk=np.inf)) == pytest.approx(0.1 / 0.05)
+    flung[5, 3] = np.nan
+    assert implausibility(flung, 30.0) == np.inf

@@ -38,7 +38,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..core import rotations as R
-from ..core.footlock import SMPL_LEGS
+from ..core.plausible import ankle_span, crossed_legs, jerk  # noqa: F401 (the motion checks, re-exported)
 from ..core.smpl import FLOOR, UP, heading
 
 UP_AXIS = 1
@@ -149,42 +149,6 @@ def foot_skating(positions: np.ndarray, contacts: np.ndarray, fps: float) -> flo
     v = np.linalg.norm(np.diff(p, axis=0), axis=-1) * fps            # (T-1, 4)
     c = contacts[1:] & contacts[:-1]
     return float(v[c].mean()) if c.any() else float("nan")
-
-
-# (left, right) joint pairs of the SMPL legs, from the foot lock's (hip, knee, ankle, foot) per leg
-HIPS, KNEES, ANKLES = tuple(zip(*(leg[:3] for leg in SMPL_LEGS)))
-
-
-def crossed_legs(positions: np.ndarray) -> np.ndarray:
-    """Frames whose knees have swapped sides: ``(T, J, 3)`` -> ``(T,)`` bool.
-
-    Seen from above, the line from the right knee to the left one points against the line between the hips
-    (their angle is over 90 degrees). A real body does this only in a deep cross-step: 0.04% of the real test
-    takes' frames (docs/benchmarks/long.json).
-    """
-    return (_across(positions, *HIPS) * _across(positions, *KNEES)).sum(-1) < 0
-
-
-def ankle_span(positions: np.ndarray) -> np.ndarray:
-    """Signed distance (m) from the right ankle to the left one along the hips' left direction, seen from above:
-    ``(T, J, 3)`` -> ``(T,)``; negative when the feet have swapped sides."""
-    hips = _across(positions, *HIPS)
-    hips /= np.maximum(np.linalg.norm(hips, axis=-1, keepdims=True), 1e-8)
-    return (_across(positions, *ANKLES) * hips).sum(-1)
-
-
-def _across(positions: np.ndarray, left: int, right: int) -> np.ndarray:
-    """Horizontal vector ``(T, 2)`` (x, z) from joint ``right`` to joint ``left``."""
-    return (positions[:, left] - positions[:, right])[:, [0, 2]]
-
-
-def jerk(positions: np.ndarray, fps: float) -> np.ndarray:
-    """Magnitude of the third time derivative: ``(T, J, 3)`` -> ``(T-3, J)`` in m/s^3.
-
-    Row ``i`` uses frames ``i .. i+3``.
-    """
-    d3 = positions[3:] - 3 * positions[2:-1] + 3 * positions[1:-2] - positions[:-3]
-    return np.linalg.norm(d3, axis=-1) * fps ** 3
 
 
 def boundary_jerk(positions: np.ndarray, keys: np.ndarray, fps: float) -> float:
