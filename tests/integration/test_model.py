@@ -15,7 +15,8 @@ from kinemo.data.cache import Corpus, corpus_dir
 from kinemo.data.clip import clip_positions
 from kinemo.errors import UserError
 from kinemo.core.smpl import smpl_skeleton
-from kinemo.model.generator import Generator
+from kinemo.core.plausible import PlausibilityConfig, implausibility
+from kinemo.model.generator import Generator, retry_seed
 from kinemo.model.stitch import plan_segments, plan_windows
 
 WALK = "dataset-1_walk_normal_001"
@@ -236,6 +237,35 @@ def test_the_sampler_temperature_reaches_text_requests(gen):
     noisy = Generator(gen.model, gen.cfg, gen.extra, replace(gen.sampler, eta=1.0))
     n = [noisy.generate("a person waves", 40, seed=1, steps=4)[0] for _ in range(2)]
     assert np.array_equal(*n) and not np.array_equal(n[0], gen.generate("a person waves", 40, seed=1, steps=4)[0])
+
+
+def test_implausible_free_windows_are_drawn_again(gen, walk):
+    def variant(**kw):
+        return Generator(gen.model, gen.cfg, gen.extra, replace(gen.sampler, foot_lock=False, **kw))
+    text, T = "a person waves", 60
+    once = variant(retries=0).generate(text, T, seed=1)
+    # limits every draw passes: the first draw stands, bit for bit
+    lax = variant(plausible=PlausibilityConfig(max_jerk=np.inf, max_crossed=np.inf)).generate(text, T, seed=1)
+    assert np.array_equal(once[0], lax[0]) and np.array_equal(once[1], lax[1])
+    # limits no draw passes: every retry is drawn and the least implausible kept, the same one for the same seed
+    strict = PlausibilityConfig(max_jerk=1e-3, max_crossed=1.0)
+    picked = variant(retries=3, plausible=strict).generate(text, T, seed=1)
+    assert np.array_equal(picked[0], variant(retries=3, plausible=strict).generate(text, T, seed=1)[0])
+    draws = [once] + [variant(retries=0).generate(text, T, seed=retry_seed(1, k)) for k in (1, 2, 3)]
+    scores = [implausibility(clip_positions(smpl_skeleton(), q, r), gen.fps, strict) for q, r in draws]
+    best = draws[int(np.argmin(scores))]
+    assert len(set(scores)) == 4 and np.array_equal(picked[0], best[0]) and np.array_equal(picked[1], best[1])
+    # keyed requests are never drawn again (the keys, not the sampler, decide what they must look like)
+    keys = np.zeros(T, bool)
+    keys[[0, T - 1]] = True
+    q, r = walk.quats[:T], walk.root[:T]
+    kw = dict(seed=1, temperature=1.0)
+    assert np.array_equal(variant(retries=3, plausible=strict).inbetween(q, r, keys, **kw)[0],
+                          variant(retries=0).inbetween(q, r, keys, **kw)[0])
+    with pytest.raises(UserError, match="retries"):
+        variant(retries=-1).generate(text, T)
+    with pytest.raises(ValueError, match="positive"):
+        PlausibilityConfig(max_jerk=0.0)
 
 
 def _steps(q, r):

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 from ..core import rotations as R
+from ..core.fk import forward_kinematics
 from ..core.footlock import plant_feet
+from ..core.plausible import implausibility
 from ..core.smpl import smpl_skeleton
 from ..data.mirror import MIRROR_CONTACTS, MIRROR_JOINTS, mirror_motion
 from ..errors import UserError
@@ -56,6 +58,12 @@ def _meet_keys(raw: np.ndarray, key: np.ndarray, mask: np.ndarray, user: np.ndar
     root = raw[:, :3] + spread_correction(key[:, :3] - raw[:, :3], np.repeat(mask[:, :1], 3, 1),
                                           runs=np.repeat(user[:, :1], 3, 1))
     return np.concatenate([root, R.quat_to_sixd(q).reshape(L, -1)], 1)
+
+
+def retry_seed(seed: int, attempt: int) -> int:
+    """The seed of a window's ``attempt``-th redraw: fixed by the request's seed, far from the seeds its other
+    windows use (``seed + i``)."""
+    return (int(seed) + attempt * 0x9E3779B1) % 2 ** 63
 
 
 class Cancelled(Exception):
@@ -194,6 +202,8 @@ class Generator:
         cfg = replace(cfg, **{k: float(v) for k, v in given.items() if v is not None})
         if cfg.steps < 1:
             raise UserError("steps must be at least 1")
+        if cfg.retries < 0:
+            raise UserError(f"retries must be at least 0; got {cfg.retries}")
         if not 0.0 <= cfg.temperature <= 2.0:
             raise UserError(f"temperature must be in [0, 2]; got {cfg.temperature}")
         if cfg.overlap < 1 or cfg.join < 1 or cfg.join_context < 1:
@@ -228,6 +238,8 @@ class Generator:
             mu = None if music is None else torch.from_numpy(np.asarray(music[w.start:w.stop], np.float32)[None])
             if mirror:
                 q, r, c = self._mirror_average(q, r, m, user, text_emb, mu, seed + w_i, cfg, report, cancelled)
+            elif not m.any() and cfg.temperature > 0 and cfg.retries > 0:
+                q, r, c = self._plausible_window(q, r, m, text_emb, mu, seed + w_i, cfg, report, cancelled)
             else:
                 q, r, c = self._window(q, r, m, user, text_emb, mu, seed + w_i, cfg, report, cancelled)
             out_q[w.start:w.stop], out_r[w.start:w.stop], out_c[w.start:w.stop] = q, r, c
@@ -277,6 +289,27 @@ class Generator:
             q, r = run(a, b, m, seed + len(segs) + i, len(segs) + i, join_cfg)
             out_q[w0.stop:w1.start], out_r[w0.stop:w1.start] = q[w0.stop - a:w1.start - a], r[w0.stop - a:w1.start - a]
         return out_q, out_r
+
+    def _plausible_window(self, quats, root, mask, text_emb, music, seed, cfg, report, cancelled):
+        """A free window drawn again (new seeds) while a body could not perform it (kinemo.core.plausible), at most
+        ``cfg.retries`` more times; the least implausible draw is returned, the first one that passes."""
+        best, best_score = None, np.inf
+        for attempt in range(cfg.retries + 1):
+            s = seed if attempt == 0 else retry_seed(seed, attempt)
+            out = self._window(quats, root, mask, mask, text_emb, music, s, cfg, report if attempt == 0 else None,
+                               cancelled)
+            score = implausibility(self._positions(*out[:2]), self.fps, cfg.plausible)
+            if score < best_score:
+                best, best_score = out, score
+            if score <= 1.0:
+                break
+        return best
+
+    def _positions(self, quats: np.ndarray, root: np.ndarray) -> np.ndarray:
+        """Joint positions ``(T, 24, 3)`` of local quats ``(T, 24, 4)`` and root ``(T, 3)``."""
+        trans = np.broadcast_to(self.skeleton.offsets, quats.shape[:-1] + (3,)).copy()
+        trans[:, 0] = root
+        return forward_kinematics(self.skeleton.parents, quats, trans)[1]
 
     def _mirror_average(self, quats, root, mask, user, text_emb, music, seed, cfg, report, cancelled):
         """One window answered as itself and as its left/right mirror, the mirror's answer reflected back and the

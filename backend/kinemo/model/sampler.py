@@ -17,6 +17,7 @@ from typing import Iterator
 import torch
 
 from ..core.footlock import FootLockConfig
+from ..core.plausible import PlausibilityConfig
 from .beats import beat_loss
 from .diffusion import ddim_step, sampling_steps
 from .features import FOOT_JOINTS, expand_mask, smooth_time, velocities
@@ -113,6 +114,11 @@ class SamplerConfig:
     # Lower FID on average, less style accuracy: off.
     eta: float = 0.0
     inbetween_temperature: float = 0.0
+    # A free window (nothing keyed, temperature > 0) that no body would perform, a limb flung or the knees
+    # crossed (kinemo.core.plausible), is drawn again with fresh noise up to `retries` times; the least
+    # implausible draw is kept. A window that passes first time is exactly what it was without retries.
+    retries: int = 3
+    plausible: PlausibilityConfig = PlausibilityConfig()
     # Motions longer than a window (kinemo.model.stitch). Keyed ones are chained: each window shares `overlap`
     # frames with the one before. Free ones are stitched: independent windows `join` frames apart, each join
     # in-betweened from `join_context` frames on either side (in-betweening training keys at most 10).
