@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Export a trained checkpoint as the shipped model and measure it with every bench (results in docs/benchmarks/).
 # Usage: tools/ship_model.sh runs/small/last.pt   (run from the repository root, with the venv's kinemo)
+#        tools/ship_model.sh shipped              (no export: re-measure the shipped model, e.g. after a sampler change)
 set -euo pipefail
 CKPT=${1:?checkpoint}
 PY=${PY:-.venv/bin/python}
 export PYTHONPATH=backend${PYTHONPATH:+:$PYTHONPATH}
-$PY - "$CKPT" <<'PYEOF'
+[ "$CKPT" = shipped ] || $PY - "$CKPT" <<'PYEOF'
 import sys
 from kinemo.train.checkpoint import export
 from kinemo.model.generator import DEFAULT_CHECKPOINT
@@ -29,6 +30,8 @@ $PY -m kinemo.cli bench text --model shipped@smooth=0 --max-takes ${TAKES:-100} 
 # the dynamics-guidance ablation where the sampler uses it (10 steps): jitter (jerk) and foot skating without it
 $PY -m kinemo.cli bench text --model shipped@dynamics_guidance=0 --max-takes ${TAKES:-100} \
     --out docs/benchmarks/text-no-dynamics-guidance
+# free windows no body could perform drawn again (SamplerConfig.retries): what it changes, retries off
+$PY -m kinemo.cli bench text --model shipped@retries=0 --max-takes ${TAKES:-100} --out docs/benchmarks/text-no-retries
 # a minute from text, stitched from independent windows: does the body stay plausible (crossed legs, ankle span
 # per 10 s), and do the joins pop (seam jerk)?
 $PY -m kinemo.cli bench long --model shipped
