@@ -127,6 +127,7 @@ def test_bench_text_scores_the_model_against_a_floor_of_its_own_size(bandai_dir,
     assert 0.0 < rows["real test"]["skating"] < 0.5 and 20.0 < rows["real test"]["jerk"] < 500.0
     for name in ("model, test captions", "model, held-out paraphrases"):
         assert rows[name]["jerk"] > 0.0 and not rows[name]["skating"] < 0.0, name   # NaN: no foot on the floor
+    assert all(0.0 <= r["implausible"] <= 1.0 for r in rows.values())    # a share of each row's clips
     assert (out / "text.png").stat().st_size > 10_000
     assert list((tmp_path / "cache" / "eval").glob("motion-classifier-*.pt"))
     # on the val split the two real splits swap roles: the bow and kick are evaluated, the walk and run the floor

@@ -11,7 +11,10 @@ trained once on the training split's real clips. Then, per row:
   clips travel and how much their limbs move, in m/s; closest to real is best;
 - foot skating (m/s, feet in contact by height, as the dance bench measures it)
   and jerk (mean over frames and joints, m/s^3): what the sampler's dynamics
-  guidance is meant to lower (``MODEL@dynamics_guidance=0`` is its ablation).
+  guidance is meant to lower (``MODEL@dynamics_guidance=0`` is its ablation);
+- implausible: the share of clips with a moment no body could perform, a
+  limb flung or the knees crossed (:func:`kinemo.core.plausible.implausibility`
+  over 1; ``MODEL@retries=0`` is the ablation of drawing such windows again).
 
 A second pair of tables breaks accuracy down by content and by style label
 (:func:`kinemo.eval.metrics.per_label`): each model row's accuracy and root
@@ -46,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.plausible import implausibility
 from ..data.clip import FPS
 from . import metrics as M
 from .baselines import load_model
@@ -84,6 +88,7 @@ def row(clf, positions: list[np.ndarray], contents: list[str], styles: list[str]
             "root_speed": float(speeds[:, 0].mean()), "body_speed": float(speeds[:, 1].mean()),
             "skating": float(np.nanmean(skating)) if np.isfinite(skating).any() else float("nan"),
             "jerk": float(np.mean([M.jerk(p, FPS).mean() for p in positions])),
+            "implausible": float(np.mean([implausibility(p, FPS) > 1.0 for p in positions])),
             "per_content": M.per_label(c, contents, speeds[:, 0]),
             "per_style": M.per_label(s, styles, speeds[:, 0])}
 
@@ -99,7 +104,8 @@ def generated_positions(gen, texts: list[str], frames: list[int], seed: int, ste
     return out
 
 
-FIGURES = ("content_accuracy", "style_accuracy", "fid", "diversity", "root_speed", "body_speed", "skating", "jerk")
+FIGURES = ("content_accuracy", "style_accuracy", "fid", "diversity", "root_speed", "body_speed", "skating", "jerk",
+           "implausible")
 SPLITS = ("test", "val")     # a split is evaluated; the other is its FID reference and floor
 
 
@@ -132,7 +138,8 @@ def format_table(res: dict) -> str:
             cells.append(fmt(v) + (f" ({', '.join(extra)})" if extra else ""))
         out.append(cells)
     return (table(header, out) + "\naccuracy: higher is better; FID and skating (m/s): lower; diversity, speeds (m/s)"
-            f" and jerk (m/s^3): closest to {real_name} is best.\n{real_name} FID is every real {other} clip vs"
+            f" and jerk (m/s^3): closest to {real_name} is best; implausible: the share of clips with a moment no"
+            f" body could perform (a flung limb or crossed knees, kinemo.core.plausible).\n{real_name} FID is every real {other} clip vs"
             f" {real_name}; 'real {other}, N clips' is the FID floor at the generated rows' count."
             + format_labels(res, real_name, "per_content", "content")
             + format_labels(res, real_name, "per_style", "style"))
