@@ -573,3 +573,33 @@ def test_gpos_unit_is_the_spread_of_the_keyed_root_windows():
     assert (unit[1:, 1] < unit[1:, 0]).all() and (unit[1:, 0] < unit[1:, 2]).all()   # up weighs most, forward least
     assert torch.equal(_gpos_unit(pos, torch.zeros(4), True), pos.flatten(0, 1).std(0).clamp_min(0.01))
     assert _gpos_unit(pos, rooted, False) == POS_UNIT
+
+
+def test_guidance_mixes_proper_rotations_and_never_passes_through_a_degenerate_frame():
+    g = torch.Generator().manual_seed(0)
+    D = F.ROOT_DIMS + F.J * 6
+    mean, std = torch.randn(D, generator=g, dtype=torch.float64), torch.rand(D, generator=g, dtype=torch.float64) + 0.5
+    unit = torch.eye(3, dtype=torch.float64)
+    turn = lambda deg: torch.from_numpy(R.quat_to_matrix(R.axis_angle_to_quat(np.array([0, 0, np.radians(deg)]))))  # noqa: E731
+
+    def feats(rot, root):   # one frame, every joint the same 3x3 (a rotation, or not) -> normalised (1, 1, D)
+        six = F.matrix_to_sixd(rot).repeat(F.J)
+        return ((torch.cat([torch.tensor(root, dtype=torch.float64), six]) - mean) / std)[None, None]
+
+    def rotations(x):
+        six = (x * std + mean)[..., F.ROOT_DIMS:].reshape(F.J, 6)
+        return F.sixd_to_matrix(six)
+    u, c = feats(unit, [0.0, 0.9, 0.0]), feats(turn(30.0), [0.1, 0.8, 0.0])
+    out = F.guide_rotations(u, c, 2.5, mean, std)
+    # each unit column moves to u + 2.5 (c - u): 62.0 degrees round for a 30-degree turn, as plain guidance does
+    deg = np.degrees(np.arctan2(2.5 * np.sin(np.radians(30)), 1 - 2.5 + 2.5 * np.cos(np.radians(30))))
+    torch.testing.assert_close(rotations(out), turn(deg).expand(F.J, 3, 3))
+    torch.testing.assert_close((out * std + mean)[0, 0, :3], torch.tensor([0.25, 0.65, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(F.guide_rotations(u, c, 1.0, mean, std), c)          # weight 1: the conditional
+    torch.testing.assert_close(F.guide_rotations(u, c, 0.0, mean, std), u)
+    # the same rotation with a shorter first column: plain guidance carries that column through zero, where
+    # Gram-Schmidt returns an arbitrary frame; mixed as proper rotations it stays what both predictions say
+    short = feats(unit * torch.tensor([0.6, 1.0, 1.0], dtype=torch.float64), [0.0, 0.9, 0.0])
+    linear = u + 2.5 * (short - u)
+    assert (linear * std + mean)[0, 0, F.ROOT_DIMS:F.ROOT_DIMS + 3].norm() < 1e-9
+    torch.testing.assert_close(rotations(F.guide_rotations(u, short, 2.5, mean, std)), unit.expand(F.J, 3, 3))
