@@ -32,6 +32,8 @@ $PY -m kinemo.cli bench text --model shipped@dynamics_guidance=0 --max-takes ${T
     --out docs/benchmarks/text-no-dynamics-guidance
 # free windows no body could perform drawn again (SamplerConfig.retries): what it changes, retries off
 $PY -m kinemo.cli bench text --model shipped@retries=0 --max-takes ${TAKES:-100} --out docs/benchmarks/text-no-retries
+# text guidance mixing the network's raw 6D numbers, degenerate or not (SamplerConfig.guidance_floor)
+$PY -m kinemo.cli bench text --model shipped@guidance_floor=0 --max-takes ${TAKES:-100} --out docs/benchmarks/text-raw-guidance
 # a minute from text, stitched from independent windows: does the body stay plausible (crossed legs, ankle span
 # per 10 s), and do the joins pop (seam jerk)?
 $PY -m kinemo.cli bench long --model shipped

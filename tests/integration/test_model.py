@@ -239,13 +239,14 @@ def test_the_sampler_temperature_reaches_text_requests(gen):
     assert np.array_equal(*n) and not np.array_equal(n[0], gen.generate("a person waves", 40, seed=1, steps=4)[0])
 
 
-def test_text_guidance_mixes_proper_rotations(gen):
+def test_text_guidance_settings_reach_the_sampler(gen):
     def variant(**kw):
         return Generator(gen.model, gen.cfg, gen.extra, replace(gen.sampler, retries=0, **kw))
-    proper, raw = (variant(proper_guidance=p).generate("a person runs", 40, seed=2)[0] for p in (True, False))
+    proper, raw = (variant(guidance_floor=f).generate("a person runs", 40, seed=2)[0] for f in (np.inf, 0.0))
     assert not np.array_equal(proper, raw)
-    # without guidance nothing is mixed: the setting changes nothing
-    a, b = (variant(proper_guidance=p, text_guidance=1.0).generate("a person runs", 40, seed=2)[0] for p in (True, False))
+    # without guidance nothing is mixed: the floor changes nothing
+    a, b = (variant(guidance_floor=f, text_guidance=1.0).generate("a person runs", 40, seed=2)[0]
+            for f in (np.inf, 0.0))
     assert np.array_equal(a, b)
 
 

@@ -575,12 +575,13 @@ def test_gpos_unit_is_the_spread_of_the_keyed_root_windows():
     assert _gpos_unit(pos, rooted, False) == POS_UNIT
 
 
-def test_guidance_mixes_proper_rotations_and_never_passes_through_a_degenerate_frame():
+def test_guidance_never_leaves_a_rotation_degenerate():
     g = torch.Generator().manual_seed(0)
     D = F.ROOT_DIMS + F.J * 6
     mean, std = torch.randn(D, generator=g, dtype=torch.float64), torch.rand(D, generator=g, dtype=torch.float64) + 0.5
     unit = torch.eye(3, dtype=torch.float64)
-    turn = lambda deg: torch.from_numpy(R.quat_to_matrix(R.axis_angle_to_quat(np.array([0, 0, np.radians(deg)]))))  # noqa: E731
+    def turn(deg):                                      # a rotation about +z, (3, 3)
+        return torch.from_numpy(R.quat_to_matrix(R.axis_angle_to_quat(np.array([0, 0, np.radians(deg)]))))
 
     def feats(rot, root):   # one frame, every joint the same 3x3 (a rotation, or not) -> normalised (1, 1, D)
         six = F.matrix_to_sixd(rot).repeat(F.J)
@@ -603,3 +604,8 @@ def test_guidance_mixes_proper_rotations_and_never_passes_through_a_degenerate_f
     linear = u + 2.5 * (short - u)
     assert (linear * std + mean)[0, 0, F.ROOT_DIMS:F.ROOT_DIMS + 3].norm() < 1e-9
     torch.testing.assert_close(rotations(F.guide_rotations(u, short, 2.5, mean, std)), unit.expand(F.J, 3, 3))
+    # with a floor, only the joints whose mixed columns come out short are mixed again; floor 0 is the plain mix
+    torch.testing.assert_close(F.guide_rotations(u, c, 2.5, mean, std, floor=0.0), u + 2.5 * (c - u))
+    torch.testing.assert_close(F.guide_rotations(u, c, 2.5, mean, std, floor=0.5), u + 2.5 * (c - u))
+    guarded = F.guide_rotations(u, short, 2.5, mean, std, floor=0.5)
+    torch.testing.assert_close(rotations(guarded), unit.expand(F.J, 3, 3))

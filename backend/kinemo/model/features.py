@@ -183,25 +183,37 @@ def matrix_to_quat(m: torch.Tensor) -> torch.Tensor:
 
 
 def guide_rotations(uncond: torch.Tensor, cond: torch.Tensor, weight: float, mean: torch.Tensor,
-                    std: torch.Tensor) -> torch.Tensor:
-    """Classifier-free guidance, ``uncond + weight * (cond - uncond)``, with each joint's 6D rotation made a
-    proper one (unit, orthogonal columns) in both predictions before they are mixed.
+                    std: torch.Tensor, floor: float = float("inf")) -> torch.Tensor:
+    """Classifier-free guidance, ``uncond + weight * (cond - uncond)``, that never leaves a joint's 6D rotation
+    degenerate.
 
     uncond, cond ``(B, L, D)`` normalised x0 predictions; mean, std ``(D,)`` the normalisation. Mixed as they
-    come, a column the conditional prediction merely shortens is carried through zero by the extrapolation,
+    come, a column the conditional prediction merely shortens can be carried through zero by the extrapolation,
     where Gram-Schmidt returns an arbitrary frame: a running caption's hip, its first column shrunk to 0.04 of
-    unit length, flung the foot 1.3 m in one frame (86,980 m/s^3). Between unit columns the mix cannot vanish
-    (its length is at least 1 for ``weight >= 1``). The root channels are mixed as they are. Returns
-    ``(B, L, D)`` normalised.
+    unit length, flung the foot 1.3 m in one frame (86,980 m/s^3). Where a joint's mixed first column, or its
+    second square to the first, is shorter than ``floor`` (unit rotations have 1), that joint is mixed again
+    from both predictions made proper (unit, orthogonal columns): between unit columns the mix is at least 1
+    long for ``weight >= 1``. ``floor`` inf mixes every joint that way, 0 none. The root channels are mixed as
+    they are. Returns ``(B, L, D)`` normalised.
     """
     B, L, _ = cond.shape
     m, s = mean[ROOT_DIMS:], std[ROOT_DIMS:]
+    mixed = uncond + weight * (cond - uncond)
+    if floor <= 0:
+        return mixed
+
+    def six(x):
+        return (x[..., ROOT_DIMS:] * s + m).reshape(B, L, J, 6)
 
     def proper(x):
-        six = (x[..., ROOT_DIMS:] * s + m).reshape(B, L, J, 6)
-        return torch.cat([x[..., :ROOT_DIMS], (matrix_to_sixd(sixd_to_matrix(six)).flatten(2) - m) / s], -1)
-    u = proper(uncond)
-    return u + weight * (proper(cond) - u)
+        return matrix_to_sixd(sixd_to_matrix(six(x)))
+    a, b = six(mixed)[..., :3], six(mixed)[..., 3:]
+    a_len = a.norm(dim=-1, keepdim=True)
+    b_len = (b - (a * b).sum(-1, keepdim=True) * a / a_len.clamp_min(1e-12) ** 2).norm(dim=-1, keepdim=True)
+    short = (a_len < floor) | (b_len < floor)                                  # (B, L, J, 1)
+    pu = proper(uncond)
+    rot = torch.where(short, pu + weight * (proper(cond) - pu), six(mixed))
+    return torch.cat([mixed[..., :ROOT_DIMS], ((rot.flatten(2) - m) / s).to(mixed.dtype)], -1)
 
 
 TURN_FROM, TURN_TO = np.radians(90.0), np.radians(150.0)
