@@ -248,6 +248,8 @@ def test_text_guidance_settings_reach_the_sampler(gen):
     a, b = (variant(guidance_floor=f, text_guidance=1.0).generate("a person runs", 40, seed=2)[0]
             for f in (np.inf, 0.0))
     assert np.array_equal(a, b)
+    with pytest.raises(UserError, match="guidance_floor"):
+        variant(guidance_floor=-1.0).generate("a person runs", 40)
 
 
 def test_implausible_free_windows_are_drawn_again(gen, walk):

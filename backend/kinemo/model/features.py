@@ -207,12 +207,13 @@ def guide_rotations(uncond: torch.Tensor, cond: torch.Tensor, weight: float, mea
 
     def proper(x):
         return matrix_to_sixd(sixd_to_matrix(six(x)))
-    a, b = six(mixed)[..., :3], six(mixed)[..., 3:]
+    plain = six(mixed)
+    a, b = plain[..., :3], plain[..., 3:]
     a_len = a.norm(dim=-1, keepdim=True)
     b_len = (b - (a * b).sum(-1, keepdim=True) * a / a_len.clamp_min(1e-12) ** 2).norm(dim=-1, keepdim=True)
     short = (a_len < floor) | (b_len < floor)                                  # (B, L, J, 1)
     pu = proper(uncond)
-    rot = torch.where(short, pu + weight * (proper(cond) - pu), six(mixed))
+    rot = torch.where(short, pu + weight * (proper(cond) - pu), plain)
     return torch.cat([mixed[..., :ROOT_DIMS], ((rot.flatten(2) - m) / s).to(mixed.dtype)], -1)
 
 

@@ -204,6 +204,8 @@ class Generator:
             raise UserError("steps must be at least 1")
         if cfg.retries < 0:
             raise UserError(f"retries must be at least 0; got {cfg.retries}")
+        if not cfg.guidance_floor >= 0:
+            raise UserError(f"guidance_floor must be at least 0; got {cfg.guidance_floor}")
         if not 0.0 <= cfg.temperature <= 2.0:
             raise UserError(f"temperature must be in [0, 2]; got {cfg.temperature}")
         if cfg.overlap < 1 or cfg.join < 1 or cfg.join_context < 1:

@@ -1,13 +1,14 @@
 """The progressive sampler: DDIM from noise to motion, yielding after every step.
 
 Per step: predict x0 (with classifier-free guidance on text when asked, which
-mixes proper rotations), optionally nudge it so its own velocities agree with
-the jointly predicted dynamics and planted feet stay still (the VideoJAM-style
-"inner guidance", here with joint velocities as the motion signal) and, for
-music, so that the movement's accents fall on the beats; low-pass it in time
-(the small network leaves frame-to-frame noise), impute the keyed features,
-and take a DDIM step (deterministic, or stochastic with ``eta``). A seed fixes
-every noise draw, so a request is reproducible. Nothing here knows about datasets or rigs.
+leaves no joint's rotation degenerate), optionally nudge it so its own
+velocities agree with the jointly predicted dynamics and planted feet stay
+still (the VideoJAM-style "inner guidance", here with joint velocities as the
+motion signal) and, for music, so that the movement's accents fall on the
+beats; low-pass it in time (the small network leaves frame-to-frame noise),
+impute the keyed features, and take a DDIM step (deterministic, or stochastic
+with ``eta``). A seed fixes every noise draw, so a request is reproducible.
+Nothing here knows about datasets or rigs.
 """
 from __future__ import annotations
 
