@@ -139,8 +139,8 @@ def format_table(res: dict) -> str:
         out.append(cells)
     return (table(header, out) + "\naccuracy: higher is better; FID and skating (m/s): lower; diversity, speeds (m/s)"
             f" and jerk (m/s^3): closest to {real_name} is best; implausible: the share of clips with a moment no"
-            f" body could perform (a flung limb or crossed knees, kinemo.core.plausible).\n{real_name} FID is every real {other} clip vs"
-            f" {real_name}; 'real {other}, N clips' is the FID floor at the generated rows' count."
+            f" body could perform (a flung limb or crossed knees, kinemo.core.plausible).\n{real_name} FID is every"
+            f" real {other} clip vs {real_name}; 'real {other}, N clips' is the FID floor at the generated rows' count."
             + format_labels(res, real_name, "per_content", "content")
             + format_labels(res, real_name, "per_style", "style"))
 

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from ..core import rotations as R
-from ..core.fk import forward_kinematics
 from ..core.footlock import plant_feet
 from ..core.plausible import implausibility
 from ..core.smpl import smpl_skeleton
+from ..data.clip import clip_positions
 from ..data.mirror import MIRROR_CONTACTS, MIRROR_JOINTS, mirror_motion
 from ..errors import UserError
 from .features import (FOOT_JOINTS, J, MASK_DIMS, anchor_frame, decode, encode, expand_mask, observe, quat_to_matrix,
@@ -300,18 +300,12 @@ class Generator:
             s = seed if attempt == 0 else retry_seed(seed, attempt)
             out = self._window(quats, root, mask, mask, text_emb, music, s, cfg, report if attempt == 0 else None,
                                cancelled)
-            score = implausibility(self._positions(*out[:2]), self.fps, cfg.plausible)
+            score = implausibility(clip_positions(self.skeleton, *out[:2]), self.fps, cfg.plausible)
             if score < best_score:
                 best, best_score = out, score
             if score <= 1.0:
                 break
         return best
-
-    def _positions(self, quats: np.ndarray, root: np.ndarray) -> np.ndarray:
-        """Joint positions ``(T, 24, 3)`` of local quats ``(T, 24, 4)`` and root ``(T, 3)``."""
-        trans = np.broadcast_to(self.skeleton.offsets, quats.shape[:-1] + (3,)).copy()
-        trans[:, 0] = root
-        return forward_kinematics(self.skeleton.parents, quats, trans)[1]
 
     def _mirror_average(self, quats, root, mask, user, text_emb, music, seed, cfg, report, cancelled):
         """One window answered as itself and as its left/right mirror, the mirror's answer reflected back and the

@@ -76,9 +76,8 @@ class SamplerConfig:
     # 0.54 / 0.49). 0.5: 0.51 / 0.41 and 0.49 / 0.40, FID 2022 / 1633; 0.46 and 0.49, FID 2240 / 1816.
     guidance_floor: float = 0.5
     # Share of the dynamics residual removed per step (0 = off). On 100 test captions (step-95,000 model, 10 steps)
-    # it lowers mean joint jerk from 93.8 to 81.9 m/s^3 (paraphrases 65.6 -> 60.0; real 94.4) and foot skating
-    # from 0.284 to 0.278 m/s, FID 1938 -> 1906 (shipped classifier), accuracy level
-    # (docs/benchmarks/text-no-dynamics-guidance).
+    # it lowers mean joint jerk from 65.6 to 60.1 m/s^3 (paraphrases 63.2 -> 58.5; real 94.4) and FID from 2186 to
+    # 2145 (shipped classifier), accuracy and foot skating level (docs/benchmarks/text-no-dynamics-guidance).
     dynamics_guidance: float = 0.3
     dynamics_iters: int = 1
     skate_weight: float = 1.0
