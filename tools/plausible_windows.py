@@ -12,18 +12,13 @@ import time
 
 import numpy as np
 
-from kinemo.core.plausible import crossed_legs, jerk
+from kinemo.core.plausible import measures
 from kinemo.data.clip import FPS
 from kinemo.eval.baselines import load_model
 from kinemo.eval.clips import corpus_clips, open_corpus
 from kinemo.eval.report import global_transforms
 
 WINDOW = 180
-
-
-def measures(p: np.ndarray) -> tuple[float, float]:
-    """(largest joint jerk m/s^3, share of frames with crossed legs) of positions ``(T, 24, 3)``."""
-    return float(jerk(p, FPS).max()), float(crossed_legs(p).mean())
 
 
 def report(name: str, m: np.ndarray) -> None:
@@ -37,12 +32,12 @@ def report(name: str, m: np.ndarray) -> None:
 def main(spec: str = "shipped", seeds: int = 2) -> None:
     corpus = open_corpus(None)
     real = [c.positions for c in corpus_clips(corpus, "val")]
-    report("real val", np.array([measures(p[s:s + WINDOW]) for p in real
+    report("real val", np.array([measures(p[s:s + WINDOW], FPS) for p in real
                                  for s in range(0, max(1, len(p) - WINDOW + 1), WINDOW // 2)]))
     gen = load_model(spec)
     texts = [corpus.takes[i]["captions"][0] for i in corpus.split("val")]
     t0 = time.perf_counter()
-    m = [measures(global_transforms(*gen.generate(t, WINDOW, seed=s))[1]) for s in range(seeds) for t in texts]
+    m = [measures(global_transforms(*gen.generate(t, WINDOW, seed=s))[1], FPS) for s in range(seeds) for t in texts]
     report(f"{spec} ({time.perf_counter() - t0:.0f} s)", np.array(m))
 
 

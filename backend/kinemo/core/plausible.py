@@ -56,8 +56,8 @@ class PlausibilityConfig:
     # Limits just above every real 6 s window of the val split (215 windows, 90 frames apart): the largest joint
     # jerk there is 1,533 m/s^3 in the median window, 3,723 at the 99th percentile and 5,999 at most; knees cross
     # in at most 3.3% of a window's frames (0.6% at the 99th percentile). Of the shipped model's free windows
-    # (156 val captions, seeds 0 and 1) 13% went over 5,000 m/s^3 (5% over 32,000) and 4.5% crossed the knees in
-    # more than 5% of their frames.
+    # (156 val captions, seeds 0 and 1), sampled before the foot lock's knee fix and the guidance floor, 13% went
+    # over 5,000 m/s^3 (5% over 32,000) and 4.5% crossed the knees in more than 5% of their frames.
     max_jerk: float = 6000.0       # m/s^3, the largest joint jerk anywhere in the window
     max_crossed: float = 0.05      # share of the window's frames with crossed legs
 
@@ -67,10 +67,17 @@ class PlausibilityConfig:
                              f"max_crossed={self.max_crossed}")
 
 
+def measures(positions: np.ndarray, fps: float) -> tuple[float, float]:
+    """The window's largest joint jerk (m/s^3) and its share of frames with crossed legs: ``(T, J, 3)`` ->
+    (float, float)."""
+    worst_jerk = float(jerk(positions, fps).max()) if len(positions) > 3 else 0.0
+    return worst_jerk, float(crossed_legs(positions).mean())
+
+
 def implausibility(positions: np.ndarray, fps: float, cfg: PlausibilityConfig = PlausibilityConfig()) -> float:
-    """The worst of the window's measures as a multiple of its limit: ``(T, J, 3)`` -> float. At most 1 is
-    plausible; a NaN or infinite position is infinitely implausible."""
+    """The worst of the window's :func:`measures` as a multiple of its limit: ``(T, J, 3)`` -> float. At most 1
+    is plausible; a NaN or infinite position is infinitely implausible."""
     if not np.isfinite(positions).all():
         return float("inf")
-    worst_jerk = float(jerk(positions, fps).max()) if len(positions) > 3 else 0.0
-    return max(worst_jerk / cfg.max_jerk, float(crossed_legs(positions).mean()) / cfg.max_crossed)
+    worst_jerk, crossed = measures(positions, fps)
+    return max(worst_jerk / cfg.max_jerk, crossed / cfg.max_crossed)

@@ -77,8 +77,9 @@ def requests(gen, steps: int | None) -> dict:
     root[-1, 2] = 1.5
     keys = np.zeros(T, bool)
     keys[:10] = keys[-1] = True
+    six = int(6 * FPS)                # frames of the 6 s text request
     out = {"inbetween 2 s gap": (lambda: gen.inbetween(quats, root, keys, **kw), T),
-           "text 6 s": (lambda: gen.generate("a person walks forward and waves", int(6 * FPS), **kw), int(6 * FPS))}
+           "text 6 s": (lambda: gen.generate("a person walks forward and waves", six, **kw), six)}
     music = click_track_music(60.0)   # the target: a 60 s song danced in under 10 s
     if music is not None:
         out["dance 60 s"] = (lambda: gen.dance(music, **kw), len(music))
