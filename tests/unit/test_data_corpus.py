@@ -2,7 +2,9 @@
 a user-labelled BVH and an AMASS-style .npz), built with 2 worker processes."""
 from __future__ import annotations
 
+import importlib
 import json
+import multiprocessing as mp
 import os
 import shutil
 import time
@@ -13,7 +15,7 @@ import pytest
 from kinemo.core.bonemap import auto_map
 from kinemo.core.bvh import read_bvh
 from kinemo.core.smpl import SMPL_JOINT_NAMES, smpl_skeleton
-from kinemo.data.cache import build, corpus_dir, load
+from kinemo.data.cache import build, corpus_dir, load, worker_pool
 from kinemo.data.clip import clip_positions
 from kinemo.data.mirror import mirror
 
@@ -149,3 +151,18 @@ def test_cache_is_reused_until_a_source_changes(corpus_env):
     build([src], cache, workers=2, log=logs.append)
     assert manifest.read_text() != before
     assert len(load(cache)) == 9
+
+
+def _jit_cache_seen(barrier) -> tuple[str | None, str]:
+    """In a build worker, once every worker holds a task: its NUMBA_CACHE_DIR and numba's own cache folder."""
+    barrier.wait(timeout=60)
+    return os.environ.get("NUMBA_CACHE_DIR"), importlib.import_module("numba").config.CACHE_DIR
+
+
+def test_build_workers_never_share_a_jit_cache(tmp_path):
+    # two processes writing one numba cache at once corrupted librosa's gufunc cache (a segfault, then and later)
+    with mp.Manager() as manager, worker_pool(2, tmp_path) as pool:
+        barrier = manager.Barrier(2)    # both tasks held at once: each ran in its own worker
+        seen = [f.result(timeout=120) for f in [pool.submit(_jit_cache_seen, barrier) for _ in range(2)]]
+    assert sorted(env for env, _ in seen) == [str(tmp_path / "worker-0"), str(tmp_path / "worker-1")]
+    assert all(numba_dir == env for env, numba_dir in seen)

@@ -89,16 +89,33 @@ def _raw_takes(sources: list[Path], book: LabelBook) -> Iterator[RawTake]:
         yield from iter_source(Path(src), book)
 
 
-def _results(sources, book, workers: int, gates: GateConfig, dance: DanceConfig) -> Iterator[Result]:
+def _own_jit_cache(slots) -> None:
+    """Worker initialiser: take a numba cache folder no other live worker uses (before librosa is imported)."""
+    os.environ["NUMBA_CACHE_DIR"] = slots.get()
+
+
+def worker_pool(workers: int, jit_root: Path) -> ProcessPoolExecutor:
+    """Spawned build workers, each with its own numba cache folder ``jit_root/worker-K``."""
+    ctx = mp.get_context("spawn")
+    slots = ctx.Queue()
+    for k in range(workers):
+        slots.put(str(jit_root / f"worker-{k}"))
+    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_own_jit_cache, initargs=(slots,))
+
+
+def _results(sources, book, workers: int, gates: GateConfig, dance: DanceConfig, jit_root: Path
+             ) -> Iterator[Result]:
     work = partial(process_take, gates=gates, dance=dance)
     if workers <= 1:
         yield from map(work, _raw_takes(sources, book))
         return
-    # Spawned, not forked: in full builds on a fresh venv (numba 0.68.0) forked workers segfaulted in librosa's
-    # numba beat tracker, 3 builds of 3, and left its on-disk JIT cache so that a later one-process build
-    # crashed too; spawned ones inherit no state from this process and did not. An executor, unlike
-    # multiprocessing.Pool, fails when a worker dies instead of waiting for its result forever.
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    # Each worker keeps its own numba cache folder (jit_root/worker-K, reused by the next build). Two processes
+    # compiling librosa's cached gufuncs at once can write the two halves of one gufunc's cache with
+    # mismatched symbol names (numba issue #10128): from an empty cache 3 two-worker builds of 3 segfaulted in
+    # estimate_tuning (numba 0.67.0 and 0.68.0 alike), and the corrupt cache then crashed one-process builds
+    # and any later librosa use too, until deleted. Spawned, not forked, so no worker inherits this process's
+    # state. An executor, unlike multiprocessing.Pool, fails when a worker dies instead of waiting forever.
+    with worker_pool(workers, jit_root) as pool:
         try:
             yield from pool.map(work, _raw_takes(sources, book), chunksize=4)
         except BrokenProcessPool as e:
@@ -123,7 +140,8 @@ def build(sources: list[Path], cache_root: Path | None = None, *, workers: int =
     kept: list[Result] = []
     report = BuildReport(workers=workers)
     seen: set[str] = set()
-    for i, res in enumerate(_results(sources, book, workers, gates, dance), 1):
+    jit_root = Path(cache_root or default_cache_root()) / "numba"
+    for i, res in enumerate(_results(sources, book, workers, gates, dance, jit_root), 1):
         if res.take_id in seen:
             res.clip, res.reason = None, "duplicate take id (an earlier source has a take with this id)"
         seen.add(res.take_id)
