@@ -10,12 +10,18 @@ import importlib
 
 # name -> (module, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
-    "server": ("kinemo.eval.bench_server", "request overhead of kinemo serve (ping, 10 MB result, share outside the model)"),
-    "inbetween": ("kinemo.eval.bench_inbetween", "LaFAN1 in-betweening protocol: L2P, L2Q, NPSS, skating, seam jerk vs baselines"),
-    "text": ("kinemo.eval.bench_text", "text-to-motion: recognition accuracy, FID, diversity (classifier trained on the training split)"),
-    "dance": ("kinemo.eval.bench_dance", "dance: Beat Align Score (both variants, with chance), PFC, diversity, foot skating"),
-    "long": ("kinemo.eval.bench_long", "long motion from text: crossed legs and ankle span per 10 s piece vs real takes"),
-    "speed": ("kinemo.eval.bench_speed", "machine matmul FLOP/s; wall time, throughput and model FLOPs per request type"),
+    "server": ("kinemo.eval.bench_server",
+               "request overhead of kinemo serve (ping, 10 MB result, share outside the model)"),
+    "inbetween": ("kinemo.eval.bench_inbetween",
+                  "LaFAN1 in-betweening protocol: L2P, L2Q, NPSS, skating, seam jerk vs baselines"),
+    "text": ("kinemo.eval.bench_text",
+             "text-to-motion: recognition accuracy, FID, diversity (classifier trained on the training split)"),
+    "dance": ("kinemo.eval.bench_dance",
+              "dance: Beat Align Score (both variants, with chance), PFC, diversity, foot skating"),
+    "long": ("kinemo.eval.bench_long",
+             "long motion from text: crossed legs and ankle span per 10 s piece vs real takes"),
+    "speed": ("kinemo.eval.bench_speed",
+              "machine matmul FLOP/s; wall time, throughput and model FLOPs per request type"),
 }
 
 

@@ -171,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
         gen = load_model(args.model, args.device)
         kw = {"seed": args.seed} if args.steps is None else {"seed": args.seed, "steps": args.steps}
         sub = subsample(list(range(len(dances))), args.max_takes)
-        for name, src in (("model, own music", sub), ("model, shuffled music", [other[k] for k in sub] if other is not None else None)):
+        shuffled = [other[k] for k in sub] if other is not None else None
+        for name, src in (("model, own music", sub), ("model, shuffled music", shuffled)):
             if src is None:
                 continue
             print(f"  {name}: {len(sub)} dances")

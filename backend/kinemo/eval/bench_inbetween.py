@@ -78,7 +78,8 @@ def subsample(items: list, max_items: int) -> list:
     return [items[i] for i in idx]
 
 
-def cut_windows(clips: list[EvalClip], length: int, stride: int, max_windows: int) -> tuple[np.ndarray, np.ndarray, list]:
+def cut_windows(clips: list[EvalClip], length: int, stride: int, max_windows: int
+                ) -> tuple[np.ndarray, np.ndarray, list]:
     """Window arrays: quats ``(N, L, 24, 4)``, root ``(N, L, 3)`` and their (take id, start)."""
     ws = subsample(window_starts([len(c.quats) for c in clips], length, stride), max_windows)
     if not ws:

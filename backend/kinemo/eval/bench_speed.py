@@ -147,7 +147,8 @@ def plot(res: dict, out):
     bars = {f"matmul peak ({d})": m["flops"] / 1e9 for d, m in res["machine"].items()}
     for n, r in (res.get("requests") or {}).items():
         bars[n] = r["achieved_flops"] / 1e9
-    ax.barh(list(bars), list(bars.values()), color=["C7"] * len(res["machine"]) + ["C0"] * (len(bars) - len(res["machine"])))
+    machine = len(res["machine"])
+    ax.barh(list(bars), list(bars.values()), color=["C7"] * machine + ["C0"] * (len(bars) - machine))
     ax.set_xlabel("GFLOP/s")
     ax.set_xscale("log")
     ax.set_title("measured matmul peak vs what each request achieves" if res.get("requests") else

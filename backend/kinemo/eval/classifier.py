@@ -228,7 +228,8 @@ def load_or_train(corpus, cfg: ClassifierConfig = ClassifierConfig(), cache_root
         _, c, s = clf.predict([np.asarray(corpus.clip(i).positions) for i in va])
         clf.info["val_content_accuracy"] = float(np.mean([a == corpus.takes[i]["content"] for a, i in zip(c, va)]))
         clf.info["val_style_accuracy"] = float(np.mean([a == corpus.takes[i]["style"] for a, i in zip(s, va)]))
-        log(f"  val accuracy: content {clf.info['val_content_accuracy']:.3f}, style {clf.info['val_style_accuracy']:.3f}")
+        log(f"  val accuracy: content {clf.info['val_content_accuracy']:.3f}, "
+            f"style {clf.info['val_style_accuracy']:.3f}")
     clf.save(path)
     clf.info["origin"] = "trained"
     return clf

@@ -184,8 +184,9 @@ class Generator:
         if bad.any():
             f, j = np.argwhere(bad)[0]
             raise UserError(f"keyed rotation at frame {f}, joint {self.skeleton.names[j]} is not a valid quaternion")
-        if (~np.isfinite(root).all(-1) & rk).any():
-            raise UserError(f"keyed root position at frame {int(np.argmax(~np.isfinite(root).all(-1) & rk))} is not finite")
+        bad_root = ~np.isfinite(root).all(-1) & rk
+        if bad_root.any():
+            raise UserError(f"keyed root position at frame {int(np.argmax(bad_root))} is not finite")
         return np.concatenate([rk[:, None], keys], 1)
 
     def _run(self, given_q, given_r, mask, text, music, seed, steps, progress, cancelled, guidance=None,

@@ -18,7 +18,8 @@ from .features import MASK_DIMS
 
 _IDX = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
 BODY_PARTS: dict[str, tuple[int, ...]] = {
-    "arms": tuple(_IDX[n] for n in SMPL_JOINT_NAMES if any(k in n for k in ("collar", "shoulder", "elbow", "wrist", "hand"))),
+    "arms": tuple(_IDX[n] for n in SMPL_JOINT_NAMES
+                  if any(k in n for k in ("collar", "shoulder", "elbow", "wrist", "hand"))),
     "hands": tuple(_IDX[n] for n in SMPL_JOINT_NAMES if any(k in n for k in ("elbow", "wrist", "hand"))),
     "legs": tuple(_IDX[n] for n in SMPL_JOINT_NAMES if any(k in n for k in ("hip", "knee", "ankle", "foot"))),
     "torso": tuple(_IDX[n] for n in ("pelvis", "spine1", "spine2", "spine3", "neck", "head")),
@@ -82,7 +83,8 @@ def random_mask(L: int, rng: np.random.Generator, family: str | None = None) -> 
         if rng.random() < 0.3:
             frames |= rng.random(L) < 0.5
         part = rng.choice(list(BODY_PARTS))
-        joints = np.array(BODY_PARTS[part]) if rng.random() < 0.7 else rng.choice(24, int(rng.integers(1, 12)), replace=False)
+        joints = (np.array(BODY_PARTS[part]) if rng.random() < 0.7
+                  else rng.choice(24, int(rng.integers(1, 12)), replace=False))
         m[np.ix_(frames, 1 + joints)] = True
         m[frames, 0] = rng.random() < 0.5
     elif family == "trajectory":

@@ -72,7 +72,8 @@ class Windows:
                 self.has_music[k] = True
             else:
                 pos = np.asarray(corpus.positions[t["start"]:t["start"] + t["frames"]])
-                self.music[s0:s0 + t["frames"]] = pseudo_music(kinematic_beats(pos, corpus.fps), t["frames"], corpus.fps)
+                beats = kinematic_beats(pos, corpus.fps)
+                self.music[s0:s0 + t["frames"]] = pseudo_music(beats, t["frames"], corpus.fps)
 
     def longest(self) -> int:
         return int(self.frames.max())

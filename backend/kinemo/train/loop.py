@@ -139,7 +139,8 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         p.requires_grad_(False)
     net = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     decay, no_decay = [], []
     for n_, p in model.named_parameters():
         (no_decay if p.ndim < 2 else decay).append(p)
