@@ -25,7 +25,8 @@ $PY -m kinemo.cli bench dance --model shipped@foot_lock=0 --out docs/benchmarks/
 $PY -m kinemo.cli bench dance --model shipped@smooth=0 --out docs/benchmarks/dance-no-smooth
 # music under a caption of another kind of motion: do the beats reach motions unlike the paired dances?
 $PY -m kinemo.cli bench dance --model shipped --text "Someone walks forward casually." --out docs/benchmarks/dance-walk
-$PY -m kinemo.cli bench text --model shipped --max-takes ${TAKES:-100}
+# the main text figures: mean and range over 3 seeds (one draw of 100 clips moves by several points)
+$PY -m kinemo.cli bench text --model shipped --max-takes ${TAKES:-100} --seeds ${SEEDS:-3}
 $PY -m kinemo.cli bench text --model shipped@smooth=0 --max-takes ${TAKES:-100} --out docs/benchmarks/text-no-smooth
 # the dynamics-guidance ablation where the sampler uses it (10 steps): jitter (jerk) and foot skating without it
 $PY -m kinemo.cli bench text --model shipped@dynamics_guidance=0 --max-takes ${TAKES:-100} \

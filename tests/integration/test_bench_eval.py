@@ -141,6 +141,23 @@ def test_bench_text_scores_the_model_against_a_floor_of_its_own_size(bandai_dir,
     printed = capsys.readouterr().out
     assert "real test, N clips' is the FID floor" in printed
     assert "by content (accuracy" in printed and "by style (accuracy" in printed
+    # several seeds: each model figure is the mean of per-seed figures within their range; labels pool every clip
+    assert main(["bench", "text", "--corpus", str(corpus), "--model", str(tiny_checkpoint), "--seeds", "2",
+                 "--out", str(out / "seeds")]) == 0
+    two = json.loads((out / "seeds" / "text.json").read_text())
+    assert two["seeds"] == [0, 1] and "mean over 2 seeds" in capsys.readouterr().out
+    for name in ("model, test captions", "model, held-out paraphrases"):
+        r = two["rows"][name]
+        assert r["seeds"] == 2 and r["clips"] == 2
+        for m in ("content_accuracy", "fid", "body_speed", "jerk"):
+            lo, hi = r["spread"][m]
+            assert lo <= r[m] <= hi, (name, m)
+        assert sum(v["clips"] for v in r["per_content"].values()) == 4
+        # the first seed is the one-seed run's draw
+        assert rows[name]["fid"] in (pytest.approx(r["spread"]["fid"][0]), pytest.approx(r["spread"]["fid"][1]))
+    assert two["rows"]["real test"] == rows["real test"]
+    assert main(["bench", "text", "--corpus", str(corpus), "--seeds", "0"]) == 2
+    assert "--seeds must be at least 1" in capsys.readouterr().err
 
 
 def test_unknown_baseline_is_a_clear_error(small_corpus, tmp_path, capsys):

@@ -36,6 +36,12 @@ Rows:
   (``captions[0]``) and from its first held-out paraphrase (``eval_captions[0]``),
   which the model never saw in training.
 
+``--seeds N`` generates the model rows N times (seeds ``--seed`` onwards) and
+reports each figure's mean over the seeds with its range: one seed's figures
+move a lot (on the 156 val captions, four draws of the shipped model gave
+content accuracy 0.51-0.57 and FID 1326-2022), so a single draw cannot tell
+two samplers apart. The per-label tables then pool every seed's clips.
+
 ``--max-takes`` keeps an evenly spaced subset of the test takes for the
 generated rows (the real rows always use every test take). ``--split val``
 evaluates on the val takes instead (the roles of val and test swapped in
@@ -51,6 +57,7 @@ import numpy as np
 
 from ..core.plausible import implausibility
 from ..data.clip import FPS
+from ..errors import UserError
 from . import metrics as M
 from .baselines import load_model
 from .bench_inbetween import subsample
@@ -68,6 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-takes", type=int, default=100,
                    help="takes to generate from, evenly spaced, 0 = all (default 100)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=1,
+                   help="draw the model rows with this many seeds (--seed onwards); figures are their mean and "
+                        "range (default 1)")
     p.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
     p.add_argument("--device", default="cpu")
     add_output_arguments(p)
@@ -91,6 +101,16 @@ def row(clf, positions: list[np.ndarray], contents: list[str], styles: list[str]
             "implausible": float(np.mean([implausibility(p, FPS) > 1.0 for p in positions])),
             "per_content": M.per_label(c, contents, speeds[:, 0]),
             "per_style": M.per_label(s, styles, speeds[:, 0])}
+
+
+def over_seeds(rows: list[dict], pooled: dict) -> dict:
+    """One model row from the same clips drawn with several seeds: each figure's mean over ``rows`` (one per
+    seed), its ``spread`` ``[min, max]``, and the per-label breakdown of ``pooled`` (every seed's clips)."""
+    out = {"clips": rows[0]["clips"], "seeds": len(rows)}
+    out.update({m: float(np.mean([r[m] for r in rows])) for m in FIGURES})
+    out["spread"] = {m: [float(min(r[m] for r in rows)), float(max(r[m] for r in rows))] for m in FIGURES}
+    out.update({k: pooled[k] for k in ("per_content", "per_style")})
+    return out
 
 
 def generated_positions(gen, texts: list[str], frames: list[int], seed: int, steps: int | None, log) -> list:
@@ -135,12 +155,16 @@ def format_table(res: dict) -> str:
             extra = [ratio(v, real.get(m)) + " real"] if name != real_name else []
             if ref is not None and not is_real(name):
                 extra.append(ratio(v, ref.get(m)) + " random")
-            cells.append(fmt(v) + (f" ({', '.join(extra)})" if extra else ""))
+            lo_hi = r.get("spread", {}).get(m)
+            spread = f" [{fmt(lo_hi[0])}-{fmt(lo_hi[1])}]" if lo_hi else ""
+            cells.append(fmt(v) + spread + (f" ({', '.join(extra)})" if extra else ""))
         out.append(cells)
     return (table(header, out) + "\naccuracy: higher is better; FID and skating (m/s): lower; diversity, speeds (m/s)"
             f" and jerk (m/s^3): closest to {real_name} is best; implausible: the share of clips with a moment no"
             f" body could perform (a flung limb or crossed knees, kinemo.core.plausible).\n{real_name} FID is every"
             f" real {other} clip vs {real_name}; 'real {other}, N clips' is the FID floor at the generated rows' count."
+            + (f"\nModel rows: mean over {len(res['seeds'])} seeds [lowest-highest]; per-label tables pool every seed's"
+               " clips." if len(res.get("seeds", [])) > 1 else "")
             + format_labels(res, real_name, "per_content", "content")
             + format_labels(res, real_name, "per_style", "style"))
 
@@ -174,8 +198,12 @@ def plot(res: dict, out: Path) -> Path:
     names = list(res["rows"])
     fig, axes = plt.subplots(1, len(FIGURES), figsize=(4 * len(FIGURES), 3.6))
     for ax, m in zip(axes, FIGURES):
-        ax.bar(range(len(names)), [res["rows"][n].get(m) or 0 for n in names],
-               color=[f"C{i}" for i in range(len(names))])
+        vals = [res["rows"][n].get(m) or 0 for n in names]
+        # a row drawn with several seeds shows its range
+        lo_hi = [res["rows"][n].get("spread", {}).get(m, [v, v]) for n, v in zip(names, vals)]
+        err = np.abs(np.array([[v - lo for v, (lo, _) in zip(vals, lo_hi)],
+                               [hi - v for v, (_, hi) in zip(vals, lo_hi)]]))
+        ax.bar(range(len(names)), vals, yerr=err, capsize=3, color=[f"C{i}" for i in range(len(names))])
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
         ax.set_title(m.replace("_", " "))
         ax.grid(alpha=0.3, axis="y")
@@ -184,6 +212,8 @@ def plot(res: dict, out: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1; got {args.seeds}")
     corpus = open_corpus(args.corpus)
     t0 = time.time()
     clf = load_or_train(corpus, ClassifierConfig())
@@ -203,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
     picks = [train[k] for k in rng.integers(0, len(train), len(takes))]
     rows["random training clip"] = row(clf, pos(picks), labels(takes, "content"), labels(takes, "style"), real_feat)
     model_note = "no model given (--model PATH): real data and the retrieval baseline only"
+    seeds = list(range(args.seed, args.seed + args.seeds))
     if args.model:
         gen = load_model(args.model, args.device)
         sub = subsample(takes, args.max_takes)
@@ -211,14 +242,20 @@ def run(args: argparse.Namespace) -> int:
         if len(floor) == len(sub) >= 2:
             rows[f"real {other}, {len(floor)} clips"] = row(clf, pos(floor), labels(floor, "content"),
                                                             labels(floor, "style"), real_feat)
+        contents, styles = labels(sub, "content"), labels(sub, "style")
         for key, name in (("captions", f"model, {split} captions"), ("eval_captions", "model, held-out paraphrases")):
-            print(f"  generating {len(sub)} motions from {key}")
-            g = generated_positions(gen, [corpus.takes[i][key][0] for i in sub], frames, args.seed, args.steps, print)
-            rows[name] = row(clf, g, labels(sub, "content"), labels(sub, "style"), real_feat)
+            texts, drawn = [corpus.takes[i][key][0] for i in sub], []
+            for seed in seeds:
+                print(f"  generating {len(sub)} motions from {key}, seed {seed}")
+                drawn.append(generated_positions(gen, texts, frames, seed, args.steps, print))
+            per_seed = [row(clf, g, contents, styles, real_feat) for g in drawn]
+            rows[name] = per_seed[0] if len(seeds) == 1 else over_seeds(
+                per_seed, row(clf, [p for g in drawn for p in g], contents * len(seeds), styles * len(seeds), None))
         model_note = f"model {args.model}"
     res = {"classifier": {**clf.info, "contents": len(clf.contents), "styles": len(clf.styles),
                           "feature_dim": int(real_feat.shape[1])},
-           "rows": rows, "model": model_note, "split": split, "seed": args.seed, "wall_s": time.time() - t0}
+           "rows": rows, "model": model_note, "split": split, "seed": args.seed, "seeds": seeds,
+           "wall_s": time.time() - t0}
     print(f"kinemo bench text: {len(takes)} {split} takes; {model_note}")
     print(format_table(res))
     js, png = write_json(args.out, "text", res), plot(res, args.out)
