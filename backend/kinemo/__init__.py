@@ -3,7 +3,9 @@ import os
 
 __version__ = "0.1.0"
 
-# numba (librosa's JIT, for beat tracking) compiles for the host CPU by default, and on AVX-512 AMD EPYC hosts
-# the beat tracker's compiled code segfaults (numba 0.68.0, llvmlite 0.50). Generic x86-64 code runs there and is
-# fast enough for it. Set before anything imports numba, which reads it once; a user's own setting wins.
+# numba (librosa's JIT, for beat tracking) compiles for the host CPU by default. Segfaults on AVX-512 AMD EPYC
+# hosts were first blamed on that host code; the ones reproduced since (2026-12-07) came from two corpus workers
+# writing one numba cache at once (kinemo.data.cache), and host code then ran every dance song twice from an
+# empty cache. Generic x86-64 code is kept: it is fast enough for beat tracking and one less host-specific path.
+# Set before anything imports numba, which reads it once; a user's own setting wins.
 os.environ.setdefault("NUMBA_CPU_NAME", "generic")
