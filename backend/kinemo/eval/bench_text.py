@@ -254,7 +254,8 @@ def run(args: argparse.Namespace) -> int:
         model_note = f"model {args.model}"
     res = {"classifier": {**clf.info, "contents": len(clf.contents), "styles": len(clf.styles),
                           "feature_dim": int(real_feat.shape[1])},
-           "rows": rows, "model": model_note, "split": split, "seed": args.seed, "seeds": seeds,
+           "rows": rows, "model": model_note, "split": split, "seed": args.seed,
+           "seeds": seeds if args.model else [],
            "wall_s": time.time() - t0}
     print(f"kinemo bench text: {len(takes)} {split} takes; {model_note}")
     print(format_table(res))
