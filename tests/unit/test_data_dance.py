@@ -117,8 +117,9 @@ def test_dance_takes_in_the_corpus(dance_src, tmp_path):
 
 
 def test_worker_processes_build_the_same_dance_corpus(dance_src, tmp_path):
-    """The default two workers are spawned processes (forked ones segfaulted in librosa's beat tracker during a
-    full `kinemo data prepare`, and the build then hung); they must give exactly one process's corpus."""
+    """The default two workers are spawned processes, each with its own numba cache (sharing one, they corrupted
+    librosa's compiled code and segfaulted during a full `kinemo data prepare`); they must give exactly one
+    process's corpus."""
     src = dance_src
     build([src], tmp_path / "one", workers=1, log=lambda s: None)
     build([src], tmp_path / "two", workers=2, log=lambda s: None)

@@ -13,8 +13,9 @@ SR = 22050
 
 
 def test_beat_tracking_runs_in_a_fresh_interpreter_on_this_cpu():
-    """librosa's beat tracker is numba code compiled for the host; on some CPUs (AVX-512 AMD EPYC) that code
-    crashed the interpreter. Importing kinemo selects generic code; run where a crash cannot take pytest down."""
+    """librosa's beat tracker is numba code; crashes in it (first blamed on host-CPU code, later traced to a numba
+    cache two processes wrote at once, kinemo.data.cache) took the interpreter down. Importing kinemo selects
+    generic code; run where a crash cannot take pytest down."""
     import os
     import subprocess
     import sys
