@@ -50,7 +50,7 @@ class TrainConfig:
     # Free windows (nothing keyed: text, music, nothing) are seen in their anchor's own facing, as sampling lays
     # them out (+Z). False: turned by a random yaw, as keyed windows whose anchor pelvis is not keyed are (runs
     # 1-16 of the shipped model trained so): the mean of a free window then travels nowhere and faces no way,
-    # and the one-step prediction for "A person walks forward." moved 0.2 m in 6 s (docs/model_card.md, text).
+    # and the one-step prediction for "A person walks forward." moved 0.2 m in 6 s (docs/model_history.md, text).
     free_facing: bool = True
     # loss weights
     w_feat: float = 1.0
@@ -71,7 +71,7 @@ class TrainConfig:
     gpos_spread: bool = False
     # The beat objectives on the prediction of windows with a beat grid (train.objective); 0 = off. At 10 (the
     # small config) the term is about a quarter of the loss early on, and the network learns to put its accents
-    # on the beats without sampling-time guidance (docs/model_card.md).
+    # on the beats without sampling-time guidance (docs/model_history.md, beat training).
     w_beat: float = 0.0
     t_top: float = 0.2           # share of samples trained at the last step, the one in-betweening samples from
     # In-betweening samples that step at temperature 0, i.e. from x_t = 0, which plain training never shows the
@@ -86,7 +86,7 @@ class TrainConfig:
     # query a chained window asks (kinemo.model.stitch; free long motions were chained before they were
     # stitched); the other families always key something later in the window, so the shipped weights never
     # trained it. 0 = off (and the random stream of runs made before it). 1,445 CPU steps at 0.3 did not reduce
-    # the drift of chained 60 s from text into crossed legs (docs/model_card.md): kept for a longer run.
+    # the drift of chained 60 s from text into crossed legs (docs/model_history.md, long motions): kept for a longer run.
     continuation: float = 0.0
     bf16: bool = True            # autocast where the hardware has bf16 (see objective.bf16_helps)
     seed: int = 0

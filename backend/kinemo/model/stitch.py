@@ -6,7 +6,7 @@ stitched: independent windows joined by in-betweened transitions
 (:func:`plan_segments`, :func:`place_after`).
 
 Chained free motion let a small bias per window pile up: a minute from text
-ended with the legs crossed (docs/model_card.md, long motions). Stitched, every
+ended with the legs crossed (docs/model_history.md, long motions). Stitched, every
 window is sampled on its own, so none inherits another's drift; each is turned
 and moved to carry on where the one before stops, and the ``gap`` frames
 between them are left for the model to in-between from ``context`` frames on
