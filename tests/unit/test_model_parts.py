@@ -456,7 +456,9 @@ def test_beat_dip_loss_is_zero_on_accents_and_positive_off_them():
 
 
 def test_beat_guidance_carves_accents_on_the_beats(untrained):
-    """On an untrained model's output (no accents of its own), guidance lowers the beat loss."""
+    """On an untrained model's output (no accents of its own), guidance lowers the beat loss: almost to zero
+    before the time smoothing, and still clearly after it (the last step's low-pass blurs part of each dip
+    carved in this model's jittery output)."""
     from kinemo.data.music import BEAT_COLUMN
     from kinemo.model.beats import beat_dip_loss
     m = untrained.model
@@ -465,12 +467,15 @@ def test_beat_guidance_carves_accents_on_the_beats(untrained):
     music = torch.zeros(1, L, m.cfg.music_dim)
     music[0, [12, 26], BEAT_COLUMN] = 1.0
     cond = Conditions(torch.zeros(1, L, F.D), mask, music=music)
-    loss = []
-    for w in (0.0, 1.0):
-        cfg = SamplerConfig(steps=3, beat_guidance=w, dynamics_guidance=0.0)
+
+    def loss(w: float, smooth: float) -> float:
+        cfg = SamplerConfig(steps=3, beat_guidance=w, dynamics_guidance=0.0, smooth=smooth)
         x0 = list(sample(m, cond, cfg, seed=0))[-1].x0
-        loss.append(float(beat_dip_loss(m.kin(m.denorm(x0)), music[..., BEAT_COLUMN])[0]))
-    assert loss[0] > 0 and loss[1] < 0.7 * loss[0], loss
+        return float(beat_dip_loss(m.kin(m.denorm(x0)), music[..., BEAT_COLUMN])[0])
+    raw = [loss(w, 0.0) for w in (0.0, 1.0)]
+    assert raw[0] > 0 and raw[1] < 0.1 * raw[0], raw
+    smoothed = [loss(w, SamplerConfig.smooth) for w in (0.0, 1.0)]
+    assert smoothed[0] > 0 and smoothed[1] < 0.85 * smoothed[0], smoothed
 
 
 def _beat_grid_music(L: int, first: int, period: int, dim: int) -> torch.Tensor:
@@ -518,6 +523,36 @@ def test_sampler_smoothing_lowers_jerk(untrained):
         pos = m.kin(m.denorm(x0))
         jerk.append(float((pos[:, 3:] - 3 * pos[:, 2:-1] + 3 * pos[:, 1:-2] - pos[:, :-3]).norm(dim=-1).mean()))
     assert jerk[1] < 0.5 * jerk[0], jerk
+
+
+def test_sampler_smooths_only_the_last_step_unless_asked_for_every_step(untrained):
+    """``smooth_each_step=False`` low-passes the last step's x0 alone; the steps before match unsmoothed
+    sampling exactly, so the smoothing cannot compound."""
+    m = untrained.model
+    L = 40
+    cond = Conditions(torch.zeros(1, L, F.D), torch.zeros(1, L, F.MASK_DIMS, dtype=torch.bool))
+
+    def steps(**kw):
+        return [s.x0 for s in sample(m, cond, SamplerConfig(steps=3, eta=0.0, **kw), seed=2)]
+    raw, last, every = steps(smooth=0.0), steps(smooth=1.0, smooth_each_step=False), steps(smooth=1.0,
+                                                                                          smooth_each_step=True)
+    assert all(torch.equal(a, b) for a, b in zip(raw[:-1], last[:-1]))
+    assert not torch.equal(raw[0], every[0])
+    assert not torch.allclose(last[-1], raw[-1]) and not torch.allclose(last[-1], every[-1])
+
+
+def test_stochastic_ddim_is_seeded_and_leaves_the_mean_motion_alone(untrained):
+    """``eta`` re-draws noise at each step from the request's seed; at temperature 0 (in-betweening's mean
+    motion) there is none to draw, so the steps are plain DDIM's."""
+    m = untrained.model
+    L = 20
+    cond = Conditions(torch.zeros(1, L, F.D), torch.zeros(1, L, F.MASK_DIMS, dtype=torch.bool))
+
+    def x0(**kw):
+        return list(sample(m, cond, SamplerConfig(steps=4, smooth=0.0, **kw), seed=5))[-1].x0
+    assert torch.equal(x0(eta=1.0, temperature=0.6), x0(eta=1.0, temperature=0.6))
+    assert (x0(eta=1.0, temperature=0.6) - x0(eta=0.0, temperature=0.6)).abs().max() > 1e-3
+    assert torch.equal(x0(eta=1.0, temperature=0.0), x0(eta=0.0, temperature=0.0))
 
 
 def test_spread_keeps_songs_across_the_list():
