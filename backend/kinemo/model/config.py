@@ -86,7 +86,8 @@ class TrainConfig:
     # query a chained window asks (kinemo.model.stitch; free long motions were chained before they were
     # stitched); the other families always key something later in the window, so the shipped weights never
     # trained it. 0 = off (and the random stream of runs made before it). 1,445 CPU steps at 0.3 did not reduce
-    # the drift of chained 60 s from text into crossed legs (docs/model_history.md, long motions): kept for a longer run.
+    # the drift of chained 60 s from text into crossed legs (docs/model_history.md, long motions): kept for a
+    # longer run.
     continuation: float = 0.0
     bf16: bool = True            # autocast where the hardware has bf16 (see objective.bf16_helps)
     seed: int = 0
