@@ -335,7 +335,7 @@ def test_the_join_settings_reach_stitching_and_are_checked(gen):
     assert [b.start - a.stop for a, b in zip(segs, segs[1:])] == [12] * (len(segs) - 1)
     _assert_joins_smooth(q, r, segs)
     assert not np.array_equal(q, gen.generate("a person walks forward", T, seed=1)[0])
-    for bad in ({"join": 0}, {"join_context": 0}, {"overlap": 0}):
+    for bad in ({"join": 0}, {"join_context": 0}, {"overlap": 0}, {"join_span": 0}):
         with pytest.raises(UserError, match="at least 1 frame"):
             Generator(gen.model, gen.cfg, gen.extra, replace(gen.sampler, **bad)).generate("a person walks", T)
 

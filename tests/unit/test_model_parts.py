@@ -257,16 +257,43 @@ def test_a_stitched_window_carries_on_where_the_one_before_stops(turn):
     prev_q, prev_r, next_q, next_r = q[:80], r[:80], q[80 + gap:], r[80 + gap:]
     moved_q, moved_r = _walk(len(next_q), 0.04, turn, heading=-2.0, start=[7.0, 0.0, 3.0])
     moved_r[:, 1] = next_r[:, 1]
-    pq, pr = place_after(prev_q, prev_r, moved_q, moved_r, gap, context=10)
+    pq, pr = place_after(prev_q, prev_r, moved_q, moved_r, gap, span=10)
     # exact for a straight walk; turning, the gap is crossed on a chord, not the arc (1.24 m walked: 2 cm off)
     np.testing.assert_allclose(pr, next_r, atol=1e-9 if turn == 0 else 0.025)
     np.testing.assert_allclose(yaw(pq[:, 0]), yaw(next_q[:, 0]), atol=1e-9)
     assert np.array_equal(pq[:, 1:], moved_q[:, 1:])           # only the pelvis turns
     # standing still, it stays put and faces where the one before faced
     sq, sr = _walk(50, 0.0, 0.0, heading=1.0, start=[0.0, 0.0, 0.0])
-    pq, pr = place_after(sq, sr, *_walk(50, 0.0, 0.0, heading=-1.0, start=[5.0, 0.0, 5.0]), gap, context=10)
+    pq, pr = place_after(sq, sr, *_walk(50, 0.0, 0.0, heading=-1.0, start=[5.0, 0.0, 5.0]), gap, span=10)
     np.testing.assert_allclose(pr[:, [0, 2]], 0.0, atol=1e-12)
     np.testing.assert_allclose(yaw(pq[:, 0]), 1.0, atol=1e-12)
+
+
+def _swaying_walk(T, heading, start, phase, period):
+    """A straight walk (0.04 m/frame) whose pelvis swings 0.12 rad each way and sways 3 cm sideways once per
+    ``period`` frames, as a walking body's does: quats (T, 24, 4), root (T, 3)."""
+    t = np.arange(T)
+    swing = np.sin(2 * np.pi * (t + phase) / period)
+    a = heading + 0.12 * swing
+    q = R.quat_identity((T, 24))
+    q[:, 0] = R.axis_angle_to_quat(np.stack([0 * a, a, 0 * a], -1))
+    fwd, side = np.array([np.sin(heading), 0, np.cos(heading)]), np.array([np.cos(heading), 0, -np.sin(heading)])
+    r = np.asarray(start, float) + 0.04 * t[:, None] * fwd + 0.03 * swing[:, None] * side
+    r[:, 1] = 0.9
+    return q, r
+
+
+@pytest.mark.parametrize("period", [28, 34, 40])
+def test_a_stitched_walk_keeps_its_heading_whatever_the_phase_of_its_swing(period):
+    # cut a swaying straight walk anywhere in its step cycle: the next part, turned and moved anywhere, carries
+    # on in the same direction (read off the 10 end frames, the swing's phase set its heading up to 37 degrees off)
+    span, gap = SamplerConfig().join_span, 30
+    q, r = _swaying_walk(400, 0.5, [0.0, 0.0, 0.0], 0, period)
+    for cut in range(130, 130 + period, 3):
+        nq, nr = _swaying_walk(180, -2.0, [5.0, 0.0, 5.0], cut + gap, period)
+        pq, pr = place_after(q[:cut], r[:cut], nq, nr, gap, span)
+        assert abs(yaw(pq[:, 0])[0] - yaw(q[cut + gap:, 0])[0]) < np.radians(5)
+        assert np.linalg.norm(pr[0] - r[cut + gap]) < 0.1                  # where the walk had it, to 10 cm
 
 
 def test_config_round_trip_and_unknown_fields():

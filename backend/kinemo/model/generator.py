@@ -209,9 +209,9 @@ class Generator:
             raise UserError(f"guidance_floor must be at least 0; got {cfg.guidance_floor}")
         if not 0.0 <= cfg.temperature <= 2.0:
             raise UserError(f"temperature must be in [0, 2]; got {cfg.temperature}")
-        if cfg.overlap < 1 or cfg.join < 1 or cfg.join_context < 1:
-            raise UserError(f"overlap, join and join_context must be at least 1 frame; got {cfg.overlap}, "
-                            f"{cfg.join} and {cfg.join_context}")
+        if min(cfg.overlap, cfg.join, cfg.join_context, cfg.join_span) < 1:
+            raise UserError(f"overlap, join, join_context and join_span must be at least 1 frame; got "
+                            f"{cfg.overlap}, {cfg.join}, {cfg.join_context} and {cfg.join_span}")
         if not mask.any() and len(quats) > self.window:
             out_q, out_r = self._stitch(quats, root, text_emb, music, seed, cfg, progress, cancelled)
         else:
@@ -283,7 +283,7 @@ class Generator:
         for i, w in enumerate(segs):
             q, r = run(w.start, w.stop, np.zeros((w.stop - w.start, MASK_DIMS), bool), seed + i, i)
             if i:
-                q, r = place_after(out_q[:segs[i - 1].stop], out_r[:segs[i - 1].stop], q, r, gap, ctx)
+                q, r = place_after(out_q[:segs[i - 1].stop], out_r[:segs[i - 1].stop], q, r, gap, cfg.join_span)
             out_q[w.start:w.stop], out_r[w.start:w.stop] = q, r
         for i, (w0, w1) in enumerate(zip(segs, segs[1:])):
             a, b = max(w0.start, w0.stop - ctx), min(w1.stop, w1.start + ctx)

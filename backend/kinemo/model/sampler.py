@@ -142,6 +142,12 @@ class SamplerConfig:
     overlap: int = 30
     join: int = 30
     join_context: int = 10
+    # Each stitched window is turned and placed to carry on the heading and ground velocity of the one before,
+    # read from lines fitted over `join_span` frames either side of the join (kinemo.model.stitch.place_after).
+    # Long enough to average out the pelvis's swing with each step; 20 s of "A person walks forward." / "Someone
+    # walks forward casually.", seeds 0-15, net heading change 9.3 / 9.6 degrees at the mean (60 frames: 10.9 /
+    # 13.5, 120: 13.1 / 11.5) against 18.7 / 16.4 when rates were read off the 10 end frames (docs/model.md).
+    join_span: int = 90
 
 
 @dataclass

@@ -64,25 +64,45 @@ def yaw(pelvis: np.ndarray) -> np.ndarray:
     return np.unwrap(heading(pelvis))
 
 
+def trend(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares line through samples ``(n, ...)`` one frame apart: its values at the first and last
+    sample and its slope per frame, each ``(...)``. With one sample the slope is 0."""
+    n = len(y)
+    if n < 2:
+        return y[0], y[0], np.zeros_like(y[0])
+    t = np.arange(n) - (n - 1) / 2
+    mean = y.mean(0)
+    slope = np.tensordot(t, y - mean, axes=(0, 0)) / (t @ t)
+    return mean - slope * (n - 1) / 2, mean + slope * (n - 1) / 2, slope
+
+
 def place_after(prev_q: np.ndarray, prev_r: np.ndarray, quats: np.ndarray, root: np.ndarray, gap: int,
-                context: int) -> tuple[np.ndarray, np.ndarray]:
+                span: int) -> tuple[np.ndarray, np.ndarray]:
     """Turn and move a window so that it carries on ``gap`` frames after another ends.
 
     prev_q ``(P, 24, 4)``, prev_r ``(P, 3)``: the window before; quats ``(L, 24, 4)``, root ``(L, 3)``: the next
     one, anywhere. Returns the next one with its pelvis turned about +Y and its root moved on the floor (heights
     kept) so that its first frame is where the body would be after ``gap + 1`` frames at the mean of the
-    turning rate and ground velocity that the last ``context`` frames before and the first ``context`` after
-    have (so a walk keeps walking through the join, and a body standing still stays put).
+    turning rate and ground velocity that the last ``span`` frames before and the first ``span`` after have
+    (so a walk keeps walking through the join, and a body standing still stays put).
+
+    Facing and rates are read from least-squares lines over those frames, not from the end frames: a walking
+    pelvis swings several degrees each way with every step, and aligning the swing's phase at two ends set each
+    window off in its own direction (a straight walk wandered 10-16 degrees in 10 s; docs/model.md).
     """
-    k = max(2, min(context, len(prev_q), len(quats)))
+    k = max(1, min(span, len(prev_q), len(quats)))
     steps = gap + 1
-    a, b = yaw(prev_q[-k:, 0]), yaw(quats[:k, 0])
-    turn = a[-1] - b[0] + (a[-1] - a[0] + b[-1] - b[0]) / (2 * (k - 1)) * steps
+    _, a_end, a_rate = trend(yaw(prev_q[-k:, 0]))
+    b_start, _, b_rate = trend(yaw(quats[:k, 0]))
+    turn = a_end - b_start + (a_rate + b_rate) / 2 * steps
     spin = R.axis_angle_to_quat(turn * UP)
     q = quats.copy()
     q[:, 0] = R.quat_mul(np.broadcast_to(spin, q[:, 0].shape), q[:, 0])
     rel = R.quat_apply(np.broadcast_to(spin, root.shape[:-1] + (4,)), (root - root[:1]) * FLOOR)
-    v = ((prev_r[-1] - prev_r[-k]) + (rel[k - 1] - rel[0])) * FLOOR / (2 * (k - 1))
-    r = rel + prev_r[-1] * FLOOR + v * steps
+    _, a_pos, a_vel = trend(prev_r[-k:] * FLOOR)
+    b_pos, _, b_vel = trend(rel[:k])
+    # the window starts where the line through the last frames would be after `steps` frames, its own offset
+    # from its line kept (the heights are the window's own)
+    r = rel - b_pos + a_pos + (a_vel + b_vel) / 2 * steps
     r[:, 1] = root[:, 1]
     return q, r
