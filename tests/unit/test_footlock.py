@@ -60,7 +60,8 @@ def test_two_bone_reaches_targets_and_keeps_bone_lengths():
     assert reachable.sum() > 100
     assert np.abs(c2 - target)[reachable].max() < 1e-6
     # the knee keeps bending to the side it bent to (here +z)
-    side = (b2 - a) - np.sum((b2 - a) * (target - a), -1, keepdims=True) * (target - a) / np.sum((target - a) ** 2, -1, keepdims=True)
+    axis = (target - a) / np.linalg.norm(target - a, axis=-1, keepdims=True)
+    side = (b2 - a) - np.sum((b2 - a) * axis, -1, keepdims=True) * axis
     assert (side[reachable, 2] > 0).all()
 
 

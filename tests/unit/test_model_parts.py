@@ -311,7 +311,8 @@ def test_sampler_overrides_reach_nested_settings_and_name_bad_ones():
     base = SamplerConfig()
     cfg = with_overrides(base, [("steps", "3"), ("lock.key_radius", "4"), ("lock.clearance", "0")])
     assert (cfg.steps, cfg.lock.key_radius, cfg.lock.clearance) == (3, 4, 0.0)
-    assert cfg.lock.max_shift == base.lock.max_shift and base.lock == FootLockConfig()   # the rest, and base, as they were
+    # the rest, and base, as they were
+    assert cfg.lock.max_shift == base.lock.max_shift and base.lock == FootLockConfig()
     for pairs, message in [([("lock.wings", "1")], "lock: unknown field 'wings'"),
                            ([("steps.x", "1")], "'steps' is not a group"),
                            ([("lock.key_radius", "0")], "key_radius=0"),          # would divide by zero

@@ -65,8 +65,9 @@ def _outputs() -> dict[str, dict]:
     bm_body = protocol.validate_request(protocol.unpack(protocol.pack("bonemap", "r1", example_request("bonemap"))))
     bm = handlers.bonemap(ctx, bm_body, lambda *a: None, lambda: False)
     assert len(bm["source"]) == 24  # SMPL -> SMPL under Mixamo names: every joint pairs
-    out = {"bonemap": bm, "hello": server._hello(), "ping": {"time": 1.5e9}, "cancel": {"found": True, "state": "running"},
-           "selftest": sel, "retarget": motion, "inbetween": motion, "generate": motion, "dance": motion}
+    out = {"bonemap": bm, "hello": server._hello(), "ping": {"time": 1.5e9},
+           "cancel": {"found": True, "state": "running"}, "selftest": sel,
+           "retarget": motion, "inbetween": motion, "generate": motion, "dance": motion}
     server.zctx.term()
     return out
 

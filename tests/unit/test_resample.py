@@ -21,7 +21,8 @@ def test_resample_keeps_endpoints_and_duration():
     for fps in (24.0, 25.0, 60.0, 12.5):
         r = resample(m, fps)
         assert r.fps == fps
-        assert abs((r.num_frames - 1) / fps - (m.num_frames - 1) / m.fps) <= 0.5 / fps + 1e-9  # rounding to whole frames
+        # the same duration up to rounding to whole frames
+        assert abs((r.num_frames - 1) / fps - (m.num_frames - 1) / m.fps) <= 0.5 / fps + 1e-9
         np.testing.assert_allclose(R.quat_angle(r.rotations[0], m.rotations[0]), 0, atol=1e-9)
 
 

@@ -290,7 +290,8 @@ def test_cli_map_override_and_errors(tmp_path):
     bad = tmp_path / "robot.bvh"
     bad.write_text("HIERARCHY\nROOT base\n{\n OFFSET 0 0 0\n CHANNELS 3 Zrotation Xrotation Yrotation\n"
                    " JOINT arm\n {\n  OFFSET 0 1 0\n  CHANNELS 3 Zrotation Xrotation Yrotation\n"
-                   "  End Site\n  {\n   OFFSET 0 1 0\n  }\n }\n}\nMOTION\nFrames: 1\nFrame Time: 0.0333333\n0 0 0 0 0 0\n")
+                   "  End Site\n  {\n   OFFSET 0 1 0\n  }\n }\n}\n"
+                   "MOTION\nFrames: 1\nFrame Time: 0.0333333\n0 0 0 0 0 0\n")
     r = _run_cli("retarget", bad, "--target", "smpl", "--out", tmp_path / "o4.bvh")
     assert r.returncode == 2 and "not a humanoid" in r.stderr
 
