@@ -286,7 +286,7 @@ def _swaying_walk(T, heading, start, phase, period):
 @pytest.mark.parametrize("period", [28, 34, 40])
 def test_a_stitched_walk_keeps_its_heading_whatever_the_phase_of_its_swing(period):
     # cut a swaying straight walk anywhere in its step cycle: the next part, turned and moved anywhere, carries
-    # on in the same direction (read off the 10 end frames, the swing's phase set its heading up to 37 degrees off)
+    # on in the same direction (read off the 10 end frames, the swing's phase set its heading tens of degrees off)
     span, gap = SamplerConfig().join_span, 30
     q, r = _swaying_walk(400, 0.5, [0.0, 0.0, 0.0], 0, period)
     for cut in range(130, 130 + period, 3):

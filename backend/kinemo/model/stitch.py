@@ -88,7 +88,8 @@ def place_after(prev_q: np.ndarray, prev_r: np.ndarray, quats: np.ndarray, root:
 
     Facing and rates are read from least-squares lines over those frames, not from the end frames: a walking
     pelvis swings several degrees each way with every step, and aligning the swing's phase at two ends set each
-    window off in its own direction (a straight walk wandered 10-16 degrees in 10 s; docs/model.md).
+    window off in its own direction (over 20 s a straight walk's heading changed 16-19 degrees net at the mean,
+    9-10 now; docs/model.md).
     """
     k = max(1, min(span, len(prev_q), len(quats)))
     steps = gap + 1
