@@ -238,11 +238,17 @@ def test_stitched_windows_cover_with_gaps(frames):
     assert len(w) == -(-(frames + 30) // 210)          # as few as fit
 
 
+def _facing(a):
+    """A body in its rest pose whose pelvis faces ``a`` ``(T,)`` radians about +Y: quats (T, 24, 4)."""
+    q = R.quat_identity((len(a), 24))
+    q[:, 0] = R.axis_angle_to_quat(np.stack([0 * a, a, 0 * a], -1))
+    return q
+
+
 def _walk(T, speed, turn, heading, start):
     """A body walking at ``speed`` m/frame while turning ``turn`` rad/frame: quats (T, 24, 4), root (T, 3)."""
     a = heading + turn * np.arange(T)
-    q = R.quat_identity((T, 24))
-    q[:, 0] = R.axis_angle_to_quat(np.stack([0 * a, a, 0 * a], -1))       # about +Y
+    q = _facing(a)
     step = np.stack([np.sin(a), 0 * a, np.cos(a)], -1) * speed
     r = np.asarray(start, float) + np.concatenate([[np.zeros(3)], np.cumsum(step[:-1], 0)])
     r[:, 1] = 0.9 + 0.02 * np.sin(np.arange(T))
@@ -274,9 +280,7 @@ def _swaying_walk(T, heading, start, phase, period):
     ``period`` frames, as a walking body's does: quats (T, 24, 4), root (T, 3)."""
     t = np.arange(T)
     swing = np.sin(2 * np.pi * (t + phase) / period)
-    a = heading + 0.12 * swing
-    q = R.quat_identity((T, 24))
-    q[:, 0] = R.axis_angle_to_quat(np.stack([0 * a, a, 0 * a], -1))
+    q = _facing(heading + 0.12 * swing)
     fwd, side = np.array([np.sin(heading), 0, np.cos(heading)]), np.array([np.cos(heading), 0, -np.sin(heading)])
     r = np.asarray(start, float) + 0.04 * t[:, None] * fwd + 0.03 * swing[:, None] * side
     r[:, 1] = 0.9
