@@ -224,6 +224,19 @@ def test_swing_lift_raises_a_skimming_foot_only_outside_stances_and_keys():
     assert not swing_lift(ankle, toe, (0.08, 0.04), no_stance, no_stance, FPS, FootLockConfig(clearance=0)).any()
 
 
+def test_the_swing_lift_fades_towards_a_key_over_its_own_radius_not_the_locks():
+    # near a key a low swinging foot is what skates, so the lift comes closer to keys than the lock's shift
+    T = 40
+    ankle, toe = _skimming_foot(T, 0.005, 2.0)
+    stance, locked = np.zeros(T, bool), np.zeros(T, bool)
+    locked[30] = True
+    full = FootLockConfig().clearance - 0.005
+    near = swing_lift(ankle, toe, (0.08, 0.04), stance, locked, FPS, FootLockConfig(lift_radius=2, key_radius=12))
+    assert near[30] == 0.0 and abs(near[27] - full) < 1e-6 and 0 < near[29] < full
+    wide = swing_lift(ankle, toe, (0.08, 0.04), stance, locked, FPS, FootLockConfig(lift_radius=8, key_radius=2))
+    assert wide[27] < 0.5 * full, "the lift's radius, not the lock's, sets its fade"
+
+
 def test_a_body_gliding_on_straight_legs_lifts_its_feet_by_bending_the_knees():
     """The SMPL rest pose carried forward at 2 m/s with its feet on the floor: nothing stands, so both feet
     are swinging and are lifted to the clearance by hip and knee; keyed end frames stay exactly as given."""
@@ -241,13 +254,14 @@ def test_a_body_gliding_on_straight_legs_lifts_its_feet_by_bending_the_knees():
     assert np.array_equal(out[[0, T - 1]], q[[0, T - 1]])
     moved = np.flatnonzero(np.abs(out - q).max(axis=(0, 2)) > 1e-9)
     assert set(moved) <= {1, 2, 4, 5, 7, 8}, "only hips, knees and ankles turn"
-    assert np.abs(np.diff(h, axis=0)).max() < 0.01
+    # from the keyed end frames the lift rises over `lift_radius` frames, no frame taking it all at once
+    assert np.abs(np.diff(h, axis=0)).max() < cfg.clearance / cfg.lift_radius + 1e-6
     flat = plant_feet(skel.parents, skel.offsets, q, root, _rest_heights(skel), FPS, keyed=keyed,
                       cfg=FootLockConfig(clearance=0))
     assert np.array_equal(flat, q), "clearance 0: the gliding feet are left on the floor"
 
 
-@pytest.mark.parametrize("bad", [{"key_radius": 0}, {"min_frames": 0}, {"speed": 0.0}, {"max_shift": -1.0},
+@pytest.mark.parametrize("bad", [{"key_radius": 0}, {"lift_radius": 0}, {"min_frames": 0}, {"speed": 0.0}, {"max_shift": -1.0},
                                  {"swing_speed": (1.5, 0.8)}, {"clearance": float("nan")}])
 def test_settings_that_would_break_the_lock_are_refused_by_name(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):

@@ -97,7 +97,7 @@ class SamplerConfig:
     beat_between: float = 1.0
     foot_lock: bool = True             # contact-aware clean-up of the result (kinemo.core.footlock)
     # its settings (`MODEL@lock.NAME=VALUE` in the benches): `lock.clearance=0` turns the swing lift off;
-    # `lock.key_radius` trades skating near keys against seam jerk (measured in docs/model.md)
+    # `lock.key_radius` and `lock.lift_radius` trade skating near keys against seam jerk (docs/model.md)
     lock: FootLockConfig = FootLockConfig()
     # keys turning a joint by more than 90 degrees are interpolated along the sphere for the network
     # (features.slerp_turns); off: the linear 6D interpolation the shipped weights were trained on throughout
