@@ -261,8 +261,8 @@ def test_a_body_gliding_on_straight_legs_lifts_its_feet_by_bending_the_knees():
     assert np.array_equal(flat, q), "clearance 0: the gliding feet are left on the floor"
 
 
-@pytest.mark.parametrize("bad", [{"key_radius": 0}, {"lift_radius": 0}, {"min_frames": 0}, {"speed": 0.0}, {"max_shift": -1.0},
-                                 {"swing_speed": (1.5, 0.8)}, {"clearance": float("nan")}])
+@pytest.mark.parametrize("bad", [{"key_radius": 0}, {"lift_radius": 0}, {"min_frames": 0}, {"speed": 0.0},
+                                 {"max_shift": -1.0}, {"swing_speed": (1.5, 0.8)}, {"clearance": float("nan")}])
 def test_settings_that_would_break_the_lock_are_refused_by_name(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         FootLockConfig(**bad)
