@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from kinemo.core import rotations as R
-from kinemo.core.footlock import FootLockConfig, SMPL_LEGS, leg_shift, plant_feet, stances, swing_lift
+from kinemo.core.footlock import (FootLockConfig, SMPL_LEGS, knee_cost_gate, leg_shift, plant_feet, stances,
+                                  swing_lift)
 from kinemo.core.ik import two_bone
 from kinemo.core.smpl import smpl_skeleton
 from kinemo.data.clip import clip_positions
@@ -237,17 +238,25 @@ def test_the_swing_lift_fades_towards_a_key_over_its_own_radius_not_the_locks():
     assert wide[27] < 0.5 * full, "the lift's radius, not the lock's, sets its fade"
 
 
-def test_a_body_gliding_on_straight_legs_lifts_its_feet_by_bending_the_knees():
-    """The SMPL rest pose carried forward at 2 m/s with its feet on the floor: nothing stands, so both feet
-    are swinging and are lifted to the clearance by hip and knee; keyed end frames stay exactly as given."""
-    skel, cfg = smpl_skeleton(), FootLockConfig(clearance=0.025)
-    T = 40
+def _glide(T: int = 40):
+    """The SMPL rest pose (straight legs) carried forward at 2 m/s with its feet on the floor: skeleton, quats
+    ``(T, 24, 4)``, root ``(T, 3)`` and keyed end frames ``(T, 24)``."""
+    skel = smpl_skeleton()
     q = np.tile([1.0, 0, 0, 0], (T, 24, 1))
     root = np.zeros((T, 3))
     root[:, 1] = _rest_heights(skel)[0] - clip_positions(skel, q, root)[0, ANKLES, 1].min()
     root[:, 2] = 2.0 / FPS * np.arange(T)
     keyed = np.zeros((T, 24), bool)
     keyed[[0, T - 1]] = True
+    return skel, q, root, keyed
+
+
+def test_a_body_gliding_on_straight_legs_lifts_its_feet_by_bending_the_knees():
+    """Nothing stands, so both feet are swinging and are lifted to the clearance by hip and knee (the knee-cost
+    gate off: a straight leg is the costliest to lift); keyed end frames stay exactly as given."""
+    skel, q, root, keyed = _glide()
+    cfg = FootLockConfig(clearance=0.025, knee_cost=float("inf"))
+    T = len(q)
     out = plant_feet(skel.parents, skel.offsets, q, root, _rest_heights(skel), FPS, keyed=keyed, cfg=cfg)
     h = clip_positions(skel, out, root)[:, FEET, 1] - _rest_heights(skel)
     assert h[10:30].min() > cfg.clearance - 2e-3, "mid-glide the feet clear the floor"
@@ -261,8 +270,42 @@ def test_a_body_gliding_on_straight_legs_lifts_its_feet_by_bending_the_knees():
     assert np.array_equal(flat, q), "clearance 0: the gliding feet are left on the floor"
 
 
+def test_the_knee_cost_gate_spares_straight_legs_small_lifts_and_keeps_bent_legs_lifts():
+    # lifting a straight leg's ankle by a few millimetres bends its knee by centimetres: gated out; a bent leg
+    # (knee 10 cm forward) lifts the same amount for about as much knee travel, and keeps it
+    T = 9
+    hip, lift = np.tile([0.0, 0.9, 0.0], (T, 1)), np.full(T, 0.005)
+    straight_knee, ankle = np.tile([0.0, 0.5, 0.0], (T, 1)), np.tile([0.0, 0.1, 0.0], (T, 1))
+    bent_knee, bent_ankle = np.tile([0.0, 0.5, 0.1], (T, 1)), np.tile([0.0, 0.12, 0.0], (T, 1))
+    cfg = FootLockConfig()
+    assert knee_cost_gate(hip, straight_knee, ankle, lift, cfg).max() < 0.05
+    assert knee_cost_gate(hip, bent_knee, bent_ankle, lift, cfg).min() > 0.95
+    assert (knee_cost_gate(hip, straight_knee, ankle, lift, FootLockConfig(knee_cost=float("inf"))) == 1).all()
+    # no lift on a frame: nothing to gate there, and the smoothing does not pull its neighbours' gate down
+    some = np.where(np.arange(T) < 4, 0.0, lift)
+    gate = knee_cost_gate(hip, bent_knee, bent_ankle, some, cfg)
+    assert (gate[:4] == 1).all() and gate.min() > 0.95
+
+
+def test_gliding_straight_legs_are_lifted_less_near_keys_where_the_knee_would_pop():
+    """The knee-cost gate on the glide: the faded lift's first millimetres after a keyed frame would bend the
+    straight knee by centimetres; gated, the knee's largest jerk falls while the feet still rise mid-glide."""
+    skel, q, root, keyed = _glide()
+
+    def run(cfg):
+        out = plant_feet(skel.parents, skel.offsets, q, root, _rest_heights(skel), FPS, keyed=keyed, cfg=cfg)
+        p = clip_positions(skel, out, root)
+        return out, p, M.jerk(p, FPS)[:, KNEES].max()
+
+    (out, p, jerk), (_, _, ungated) = run(FootLockConfig()), run(FootLockConfig(knee_cost=float("inf")))
+    assert jerk < 0.8 * ungated
+    assert np.array_equal(out[[0, -1]], q[[0, -1]]), "keys stay exact"
+    assert (p[15:25, FEET, 1] - _rest_heights(skel)).min() > 0.01, "mid-glide the feet still clear the floor"
+
+
 @pytest.mark.parametrize("bad", [{"key_radius": 0}, {"lift_radius": 0}, {"min_frames": 0}, {"speed": 0.0},
-                                 {"max_shift": -1.0}, {"swing_speed": (1.5, 0.8)}, {"clearance": float("nan")}])
+                                 {"max_shift": -1.0}, {"swing_speed": (1.5, 0.8)}, {"clearance": float("nan")},
+                                 {"knee_cost": 0.0}])
 def test_settings_that_would_break_the_lock_are_refused_by_name(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         FootLockConfig(**bad)
