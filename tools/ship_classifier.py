@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
 
-from kinemo.eval.classifier import (SHIPPED, ClassifierConfig, MotionClassifier, load_or_train,  # noqa: E402
+from kinemo.eval.classifier import (SHIPPED, ClassifierConfig, MotionClassifier, train_on_corpus,  # noqa: E402
                                    training_key)
 from kinemo.eval.clips import open_corpus  # noqa: E402
 
@@ -33,10 +32,7 @@ def main() -> int:
     if a.out.exists() and not a.force and MotionClassifier.load(a.out).info.get("training_key") == key:
         print(f"{a.out} was trained on this training split already (key {key}); --force trains it anew")
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        # a fresh cache and no shipped file to fall back on: always a new training on this split
-        clf = load_or_train(corpus, cfg, cache_root=Path(tmp), shipped=Path(tmp) / "none.pt")
-    clf.info.pop("origin", None)
+    clf = train_on_corpus(corpus, cfg)
     clf.save(a.out)
     acc = [clf.info.get(f"val_{k}_accuracy", float("nan")) for k in ("content", "style")]
     print(f"wrote {a.out} ({a.out.stat().st_size / 1e6:.1f} MB), training key {key}, "

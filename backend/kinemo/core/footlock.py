@@ -62,7 +62,7 @@ class FootLockConfig:
     # A lift is not made where it would swing the knee much further than it raises the foot: a nearly straight
     # leg's ankle rises a few millimetres only by a knee bend of centimetres (the knee moves as the square root
     # of the lift). On the test split's 5-frame gaps four such windows (lifts of 2-8 mm moving the knee 5-7
-    # times as far) held 80% of the lift's seam jerk and changed no frame's contact. The lift fades out as
+    # times as far) held 84% of the lift's seam jerk and changed no frame's contact. The lift fades out as
     # the knee's travel per metre of lift goes from `knee_cost` metres to twice that (inf = never); 3 chosen
     # on val (docs/model.md).
     knee_cost: float = 3.0

@@ -219,10 +219,19 @@ def load_or_train(corpus, cfg: ClassifierConfig = ClassifierConfig(), cache_root
         clf.info["origin"] = "cached"
         return clf
     log(f"training the motion classifier on the training split (cached at {path})")
+    clf = train_on_corpus(corpus, cfg, log)
+    clf.save(path)
+    clf.info["origin"] = "trained"
+    return clf
+
+
+def train_on_corpus(corpus, cfg: ClassifierConfig = ClassifierConfig(), log=print) -> MotionClassifier:
+    """A new classifier fit on ``corpus``'s training split, its ``info`` holding the :func:`training_key` and,
+    when the corpus has a val split, its accuracy there."""
     tr = corpus.split("train")
     clf = train([np.asarray(corpus.clip(i).positions) for i in tr], [corpus.takes[i]["content"] for i in tr],
                 [corpus.takes[i]["style"] for i in tr], cfg, log)
-    clf.info["training_key"] = key
+    clf.info["training_key"] = training_key(corpus, cfg)
     va = corpus.split("val")
     if va:
         _, c, s = clf.predict([np.asarray(corpus.clip(i).positions) for i in va])
@@ -230,6 +239,4 @@ def load_or_train(corpus, cfg: ClassifierConfig = ClassifierConfig(), cache_root
         clf.info["val_style_accuracy"] = float(np.mean([a == corpus.takes[i]["style"] for a, i in zip(s, va)]))
         log(f"  val accuracy: content {clf.info['val_content_accuracy']:.3f}, "
             f"style {clf.info['val_style_accuracy']:.3f}")
-    clf.save(path)
-    clf.info["origin"] = "trained"
     return clf
