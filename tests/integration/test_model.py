@@ -112,12 +112,13 @@ def test_a_resumed_model_grows_film_and_learns_it(tiny_checkpoint, tiny_corpus, 
 
     from kinemo.model.config import CONFIGS
     from kinemo.train import checkpoint
-    from kinemo.train.loop import Run, load_grown, train
+    from kinemo.train.grow import load_grown
+    from kinemo.train.loop import Run, train
     from kinemo.model.motion_model import MotionModel
     cfg = CONFIGS["tiny"]
     old, old_cfg, _ = checkpoint.load_model(tiny_checkpoint)
     grown = MotionModel(replace(old_cfg.model, film=True)).eval()
-    load_grown(grown, checkpoint.read(tiny_checkpoint)["ema"], True)
+    load_grown(grown, checkpoint.read(tiny_checkpoint)["ema"], ("denoiser.film.",))
     g = torch.Generator().manual_seed(0)
     x, obs = torch.randn(2, 40, 147, generator=g), torch.randn(2, 40, 147, generator=g)
     mask, t, text = torch.rand(2, 40, 25, generator=g) < 0.2, torch.tensor([999, 300]), torch.randn(2, 384, generator=g)
@@ -136,6 +137,45 @@ def test_a_resumed_model_grows_film_and_learns_it(tiny_checkpoint, tiny_corpus, 
         train(cfg, replace(run, out=tmp_path / "again", resume=path))
     with pytest.raises(UserError, match="needs a run to resume"):
         train(cfg, replace(run, out=tmp_path / "new", resume=None))
+
+
+def test_a_resumed_model_grows_blocks_that_start_as_pass_throughs_and_learn(tiny_checkpoint, tiny_corpus, tmp_path):
+    """--grow-blocks deepens a trained model: the new blocks sit between the trained ones and pass their input on,
+    so it predicts exactly what it did; training moves them, and the deeper model loads and generates."""
+    import torch
+
+    from kinemo.model.config import CONFIGS
+    from kinemo.train import checkpoint
+    from kinemo.train.loop import Run, train
+    cfg = CONFIGS["tiny"]
+    old, old_cfg, _ = checkpoint.load_model(tiny_checkpoint)
+    run = Run(out=tmp_path / "deep", corpus=corpus_dir(tiny_corpus), cache_dir=tiny_corpus / "text",
+              resume=tiny_checkpoint, overrides={"steps": cfg.steps}, grow_blocks=1)
+    start = checkpoint.read(train(cfg, run, log=lambda s: None))     # no steps left: the grown model as it starts
+    assert start["config"]["model"]["layers"] == old_cfg.model.layers + 1
+    before = checkpoint.read(tiny_checkpoint)["ema"]
+    # 2 blocks -> 3: the trained ones at slots 0 and 1, the new one last, writing nothing yet
+    assert torch.equal(start["ema"]["denoiser.blocks.layers.1.linear1.weight"], before["denoiser.blocks.layers.1.linear1.weight"])
+    assert start["ema"]["denoiser.blocks.layers.2.linear2.weight"].abs().max() == 0
+    grown, _, _ = checkpoint.load_model(run.out / "last.pt")
+    g = torch.Generator().manual_seed(0)
+    x, obs = torch.randn(2, 40, 147, generator=g), torch.randn(2, 40, 147, generator=g)
+    mask, t, text = torch.rand(2, 40, 25, generator=g) < 0.2, torch.tensor([999, 300]), torch.randn(2, 384, generator=g)
+    with torch.no_grad():
+        for a, b in zip(old.predict(x, t, obs, mask, text), grown.predict(x, t, obs, mask, text)):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    path = train(cfg, replace(run, out=tmp_path / "trained", overrides={"steps": cfg.steps + cfg.log_every}),
+                 log=lambda s: None)
+    after = checkpoint.read(path)
+    assert after["model"]["denoiser.blocks.layers.2.linear2.weight"].abs().max() > 0     # the new block learned
+    q, r = Generator.load(path).generate("a person walks", 30, seed=0)
+    assert q.shape == (30, 24, 4) and np.isfinite(q).all() and np.isfinite(r).all()
+    with pytest.raises(UserError, match="grow_blocks=1: a resumed run"):
+        train(cfg, replace(run, out=tmp_path / "new", resume=None))
+    with pytest.raises(UserError, match="grow_blocks=-1"):
+        train(cfg, replace(run, out=tmp_path / "neg", grow_blocks=-1))
+    with pytest.raises(UserError, match="cannot deepen a model with FiLM"):
+        train(cfg, replace(run, out=tmp_path / "film", grow_film=True))
 
 
 def test_prefetched_batches_train_the_same_model(tiny_checkpoint, tiny_corpus, tmp_path):

@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grow-film", action="store_true",
                    help="with --resume: give the model per-block FiLM of its condition (model.film), zero-initialised "
                         "so it starts out unchanged")
+    p.add_argument("--grow-blocks", type=int, default=0, metavar="N",
+                   help="with --resume: deepen the model by N transformer blocks placed between the trained ones, "
+                        "each starting as a pass-through so the model starts out unchanged")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     path = train(cfg, Run(out=args.out, corpus=corpus_dir(root), cache_dir=root / "text", resume=args.resume,
                           max_minutes=args.max_minutes, threads=args.threads,
                           overrides=overrides, forget_music=args.forget_music,
-                          grow_film=args.grow_film))
+                          grow_film=args.grow_film, grow_blocks=args.grow_blocks))
     print(f"checkpoint: {path}")
     return 0
 

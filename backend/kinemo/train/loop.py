@@ -23,6 +23,7 @@ from ..model.features import velocities
 from ..model.motion_model import MotionModel
 from . import checkpoint as ckpt
 from .data import Batch, Windows
+from .grow import BLOCK, block_slots, load_grown, move_blocks, zero_writers
 from .objective import batch_features, losses, total
 from .prefetch import Prefetcher
 
@@ -38,15 +39,8 @@ class Run:
     overrides: dict | None = None      # training fields set on top of the config (a resumed one's included)
     forget_music: bool = False         # a resumed run starts with its music input zeroed, as if it never heard any
     grow_film: bool = False            # a resumed model without FiLM (ModelConfig.film) gains it, zero-initialised
+    grow_blocks: int = 0               # a resumed model gains this many transformer blocks, each passing its input on
     prefetch: int | None = None        # batches cut ahead on a thread; None: 2 on an accelerator, 0 (none) on a CPU
-
-
-def load_grown(model: torch.nn.Module, weights: dict, grown: bool) -> None:
-    """Load ``weights``; when the model was ``grown`` (FiLM added), its zero-initialised FiLM layer is the only
-    thing they may lack."""
-    missing, unexpected = model.load_state_dict(weights, strict=not grown)
-    if unexpected or any(not k.startswith("denoiser.film.") for k in missing):
-        raise UserError(f"checkpoint does not fit the grown model: missing {missing}, unexpected {unexpected}")
 
 
 def _lr(step: int, cfg: TrainConfig, time_fraction: float = 0.0, rewarm_from: int | None = None) -> float:
@@ -96,6 +90,9 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         raise UserError("forget_music needs a run to resume (--resume): a new run has heard no music to forget")
     if run.grow_film and not run.resume:
         raise UserError("grow_film needs a run to resume (--resume); a new model gets FiLM from its config")
+    if run.grow_blocks < 0 or (run.grow_blocks and not run.resume):
+        raise UserError(f"grow_blocks={run.grow_blocks}: a resumed run (--resume) can gain one block or more; "
+                        "a new model gets its depth from its config (model.layers)")
     rank, world = _ddp()
     local = int(os.environ.get("LOCAL_RANK", rank))
     device = torch.device(f"cuda:{local % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
@@ -112,6 +109,10 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
             if cfg.model.film:
                 raise UserError(f"{run.resume} already has FiLM (model.film); drop --grow-film")
             cfg = replace(cfg, model=replace(cfg.model, film=True))
+        if run.grow_blocks:
+            if cfg.model.film:      # FiLM's output layer is sized by the block count
+                raise UserError("grow_blocks cannot deepen a model with FiLM (model.film)")
+            cfg = replace(cfg, model=replace(cfg.model, layers=cfg.model.layers + run.grow_blocks))
     if run.overrides:
         cfg = replace(cfg, **run.overrides)
     # the windows are drawn with the final config: an override of text_drop, music_drop, pseudo_beats or songs
@@ -121,10 +122,14 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
                       cfg.songs, cfg.free_facing)
     val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0, 0.0, 0.0, free_facing=cfg.free_facing)
     model = MotionModel(cfg.model)
+    slots = block_slots(cfg.model.layers - run.grow_blocks, cfg.model.layers)
+    new_blocks = [i for i in range(cfg.model.layers) if i not in slots]
+    zero_writers(model, new_blocks)
+    grown = (("denoiser.film.",) if run.grow_film else ()) + tuple(f"{BLOCK}{i}." for i in new_blocks)
     # an exported (shipped) model keeps only its EMA weights: training goes on from those, with a fresh optimiser
     exported = state is not None and ckpt.is_exported(state)
     if state is not None:
-        load_grown(model, ckpt.fp32_weights(state) if exported else state["model"], run.grow_film)
+        load_grown(model, move_blocks(ckpt.fp32_weights(state) if exported else state["model"], slots), grown)
         log(f"resumed from {run.resume} at step {step}"
             + (" (an exported model: EMA weights, fresh optimiser, learning rate warmed up again)" if exported else ""))
     else:
@@ -134,7 +139,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     model.to(device)
     ema = copy.deepcopy(model).eval()
     if state is not None and not exported:
-        load_grown(ema, state["ema"], run.grow_film)
+        load_grown(ema, move_blocks(state["ema"], slots), grown)
     for p in ema.parameters():
         p.requires_grad_(False)
     net = model
@@ -146,7 +151,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         (no_decay if p.ndim < 2 else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
-    if state is not None and state.get("opt") and not run.grow_film:   # a grown model's parameters are new
+    if state is not None and state.get("opt") and not grown:   # a grown model's parameters are new
         opt.load_state_dict(state["opt"])
     if run.forget_music:
         forget_music(model, ema, opt)
