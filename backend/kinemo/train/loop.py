@@ -159,7 +159,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f} M parameters, {len(windows.ids)} training takes "
         f"({int(windows.has_music.sum())} with music), device {device}, world {world}")
-    rewarm_from = step if exported else None
+    rewarm_from = step if exported or grown else None     # either way Adam starts without its moments
     rng = np.random.default_rng(cfg.seed * 1000 + rank + step)
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank + step)
     longest = min(cfg.model.max_frames, windows.longest())
