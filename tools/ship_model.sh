@@ -27,16 +27,17 @@ $PY -m kinemo.cli bench dance --model shipped@foot_lock=0 --out docs/benchmarks/
 $PY -m kinemo.cli bench dance --model shipped@smooth=0 --out docs/benchmarks/dance-no-smooth
 # music under a caption of another kind of motion: do the beats reach motions unlike the paired dances?
 $PY -m kinemo.cli bench dance --model shipped --text "Someone walks forward casually." --out docs/benchmarks/dance-walk
-# the main text figures: mean and range over 3 seeds (one draw of 100 clips moves by several points)
+# the main text figures and their ablations: mean and range over 3 seeds (one draw of 100 clips moves by several
+# points)
 $PY -m kinemo.cli bench text --model shipped --max-takes ${TAKES:-100} --seeds ${SEEDS:-3}
-$PY -m kinemo.cli bench text --model shipped@smooth=0 --max-takes ${TAKES:-100} --out docs/benchmarks/text-no-smooth
+$PY -m kinemo.cli bench text --model shipped@smooth=0 --max-takes ${TAKES:-100} --seeds ${SEEDS:-3} --out docs/benchmarks/text-no-smooth
 # the dynamics-guidance ablation where the sampler uses it (10 steps): jitter (jerk) and foot skating without it
-$PY -m kinemo.cli bench text --model shipped@dynamics_guidance=0 --max-takes ${TAKES:-100} \
+$PY -m kinemo.cli bench text --model shipped@dynamics_guidance=0 --max-takes ${TAKES:-100} --seeds ${SEEDS:-3} \
     --out docs/benchmarks/text-no-dynamics-guidance
 # free windows no body could perform drawn again (SamplerConfig.retries): what it changes, retries off
-$PY -m kinemo.cli bench text --model shipped@retries=0 --max-takes ${TAKES:-100} --out docs/benchmarks/text-no-retries
+$PY -m kinemo.cli bench text --model shipped@retries=0 --max-takes ${TAKES:-100} --seeds ${SEEDS:-3} --out docs/benchmarks/text-no-retries
 # text guidance mixing the network's raw 6D numbers, degenerate or not (SamplerConfig.guidance_floor)
-$PY -m kinemo.cli bench text --model shipped@guidance_floor=0 --max-takes ${TAKES:-100} --out docs/benchmarks/text-raw-guidance
+$PY -m kinemo.cli bench text --model shipped@guidance_floor=0 --max-takes ${TAKES:-100} --seeds ${SEEDS:-3} --out docs/benchmarks/text-raw-guidance
 # a minute from text, stitched from independent windows: does the body stay plausible (crossed legs, ankle span
 # per 10 s), and do the joins pop (seam jerk)?
 $PY -m kinemo.cli bench long --model shipped
