@@ -105,11 +105,20 @@ def test_training_goes_on_from_an_exported_model(tiny_checkpoint, tiny_corpus, t
     assert not torch.equal(moved, before) and (moved - before).abs().max() < 0.1   # went on from the weights
 
 
+def assert_predicts_alike(a, b) -> None:
+    """Two models give the same x0, velocities and contacts on random inputs with keys and text."""
+    import torch
+    g = torch.Generator().manual_seed(0)
+    x, obs = torch.randn(2, 40, 147, generator=g), torch.randn(2, 40, 147, generator=g)
+    mask, t, text = torch.rand(2, 40, 25, generator=g) < 0.2, torch.tensor([999, 300]), torch.randn(2, 384, generator=g)
+    with torch.no_grad():
+        for u, v in zip(a.predict(x, t, obs, mask, text), b.predict(x, t, obs, mask, text)):
+            torch.testing.assert_close(u, v, rtol=0, atol=1e-5)
+
+
 def test_a_resumed_model_grows_film_and_learns_it(tiny_checkpoint, tiny_corpus, tmp_path):
     """--grow-film adds zero-initialised per-block FiLM to a trained model: it starts out predicting exactly
     what it did, training moves the new layer, and the result loads and generates."""
-    import torch
-
     from kinemo.model.config import CONFIGS
     from kinemo.train import checkpoint
     from kinemo.train.grow import load_grown
@@ -119,12 +128,7 @@ def test_a_resumed_model_grows_film_and_learns_it(tiny_checkpoint, tiny_corpus, 
     old, old_cfg, _ = checkpoint.load_model(tiny_checkpoint)
     grown = MotionModel(replace(old_cfg.model, film=True)).eval()
     load_grown(grown, checkpoint.read(tiny_checkpoint)["ema"], ("denoiser.film.",))
-    g = torch.Generator().manual_seed(0)
-    x, obs = torch.randn(2, 40, 147, generator=g), torch.randn(2, 40, 147, generator=g)
-    mask, t, text = torch.rand(2, 40, 25, generator=g) < 0.2, torch.tensor([999, 300]), torch.randn(2, 384, generator=g)
-    with torch.no_grad():
-        for a, b in zip(old.predict(x, t, obs, mask, text), grown.predict(x, t, obs, mask, text)):
-            torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    assert_predicts_alike(old, grown)
     run = Run(out=tmp_path / "film", corpus=corpus_dir(tiny_corpus), cache_dir=tiny_corpus / "text",
               resume=tiny_checkpoint, overrides={"steps": cfg.steps + cfg.log_every}, grow_film=True)
     path = train(cfg, run, log=lambda s: None)
@@ -158,12 +162,7 @@ def test_a_resumed_model_grows_blocks_that_start_as_pass_throughs_and_learn(tiny
     assert torch.equal(start["ema"]["denoiser.blocks.layers.1.linear1.weight"], before["denoiser.blocks.layers.1.linear1.weight"])
     assert start["ema"]["denoiser.blocks.layers.2.linear2.weight"].abs().max() == 0
     grown, _, _ = checkpoint.load_model(run.out / "last.pt")
-    g = torch.Generator().manual_seed(0)
-    x, obs = torch.randn(2, 40, 147, generator=g), torch.randn(2, 40, 147, generator=g)
-    mask, t, text = torch.rand(2, 40, 25, generator=g) < 0.2, torch.tensor([999, 300]), torch.randn(2, 384, generator=g)
-    with torch.no_grad():
-        for a, b in zip(old.predict(x, t, obs, mask, text), grown.predict(x, t, obs, mask, text)):
-            torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    assert_predicts_alike(old, grown)
     path = train(cfg, replace(run, out=tmp_path / "trained", overrides={"steps": cfg.steps + cfg.log_every}),
                  log=lambda s: None)
     after = checkpoint.read(path)
