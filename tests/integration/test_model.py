@@ -159,7 +159,8 @@ def test_a_resumed_model_grows_blocks_that_start_as_pass_throughs_and_learn(tiny
     assert start["config"]["model"]["layers"] == old_cfg.model.layers + 1
     before = checkpoint.read(tiny_checkpoint)["ema"]
     # 2 blocks -> 3: the trained ones at slots 0 and 1, the new one last, writing nothing yet
-    assert torch.equal(start["ema"]["denoiser.blocks.layers.1.linear1.weight"], before["denoiser.blocks.layers.1.linear1.weight"])
+    key = "denoiser.blocks.layers.1.linear1.weight"
+    assert torch.equal(start["ema"][key], before[key])
     assert start["ema"]["denoiser.blocks.layers.2.linear2.weight"].abs().max() == 0
     grown, _, _ = checkpoint.load_model(run.out / "last.pt")
     assert_predicts_alike(old, grown)
