@@ -47,6 +47,17 @@ def zero_writers(model: torch.nn.Module, blocks: list[int]) -> None:
             lin.bias.zero_()
 
 
+def deepen(model: torch.nn.Module, added: int) -> tuple[list[int], tuple[str, ...]]:
+    """Make ``added`` of a freshly built model's blocks, those :func:`block_slots` leaves free, pass-throughs.
+    Returns the trained blocks' slots (for :func:`move_blocks`) and the new blocks' state-dict prefixes (for
+    :func:`load_grown`); with ``added = 0``, every slot as it is and no prefix."""
+    n = len(model.denoiser.blocks.layers)
+    slots = block_slots(n - added, n)
+    new = [i for i in range(n) if i not in slots]
+    zero_writers(model, new)
+    return slots, tuple(f"{BLOCK}{i}." for i in new)
+
+
 def load_grown(model: torch.nn.Module, weights: dict[str, torch.Tensor], new_prefixes: tuple[str, ...] = ()
                ) -> None:
     """Load ``weights`` into ``model``; only parameters under ``new_prefixes`` (the grown parts, which keep their

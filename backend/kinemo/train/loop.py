@@ -23,7 +23,7 @@ from ..model.features import velocities
 from ..model.motion_model import MotionModel
 from . import checkpoint as ckpt
 from .data import Batch, Windows
-from .grow import BLOCK, block_slots, load_grown, move_blocks, zero_writers
+from .grow import deepen, load_grown, move_blocks
 from .objective import batch_features, losses, total
 from .prefetch import Prefetcher
 
@@ -122,10 +122,8 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
                       cfg.songs, cfg.free_facing)
     val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0, 0.0, 0.0, free_facing=cfg.free_facing)
     model = MotionModel(cfg.model)
-    slots = block_slots(cfg.model.layers - run.grow_blocks, cfg.model.layers)
-    new_blocks = [i for i in range(cfg.model.layers) if i not in slots]
-    zero_writers(model, new_blocks)
-    grown = (("denoiser.film.",) if run.grow_film else ()) + tuple(f"{BLOCK}{i}." for i in new_blocks)
+    slots, new_blocks = deepen(model, run.grow_blocks)
+    grown = (("denoiser.film.",) if run.grow_film else ()) + new_blocks
     # an exported (shipped) model keeps only its EMA weights: training goes on from those, with a fresh optimiser
     exported = state is not None and ckpt.is_exported(state)
     if state is not None:
