@@ -16,8 +16,8 @@ print(f"exported {p} ({p.stat().st_size / 1e6:.1f} MB)")
 PYEOF
 $PY -m kinemo.cli bench speed --model shipped
 $PY -m kinemo.cli bench inbetween --model shipped --model shipped@inbetween_dynamics_guidance=0.3 \
-    --model shipped@foot_lock=0 --model shipped@inbetween_smooth=0 --model shipped@slerp_turns=0 \
-    --model shipped@lock.clearance=0 --model shipped@inbetween_mirror=0 \
+    --model shipped@foot_lock=0 --model shipped@inbetween_smooth=0 --model shipped@inbetween_smooth_twice=0 \
+    --model shipped@slerp_turns=0 --model shipped@lock.clearance=0 --model shipped@inbetween_mirror=0 \
     --model shipped@lock.key_radius=8,lock.lift_radius=8 --model shipped@lock.knee_cost=inf \
     --max-windows ${WINDOWS:-120}
 $PY -m kinemo.cli bench dance --model shipped

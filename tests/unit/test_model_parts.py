@@ -545,6 +545,21 @@ def test_smooth_time_keeps_slow_motion_and_removes_frame_noise():
     assert (out - slow)[:, 5:-5].abs().max() < 0.03                              # noise gone, the wave kept
 
 
+
+def test_twicing_keeps_more_of_a_step_cycle_than_the_gaussian_and_still_removes_frame_noise():
+    from kinemo.model.features import smooth_time, twiced_kernel
+    k = twiced_kernel(1.75)
+    assert k.shape == (21,) and abs(float(k.sum()) - 1) < 1e-6 and k.min() < 0          # negative side lobes
+    t = torch.arange(90, dtype=torch.float32)
+    step = torch.sin(2 * torch.pi * t / 15)[None, :, None]                               # 2 Hz at 30 fps
+    noise = 0.1 * (-1.0) ** t[None, :, None]
+    inner = slice(15, -15)
+    kept = {tw: float(smooth_time(step, 1.75, tw)[:, inner].abs().max()) for tw in (False, True)}
+    assert kept[False] < 0.8 < 0.93 < kept[True] < 1.0, kept
+    assert float(smooth_time(noise, 1.75, True)[:, inner].abs().max()) < 1e-3
+    const = torch.full((1, 30, 2), 3.0)
+    assert torch.allclose(smooth_time(const, 1.75, True), const)                       # edges repeated, sum 1
+
 def test_sampler_smoothing_lowers_jerk(untrained):
     m = untrained.model
     L = 40

@@ -275,9 +275,21 @@ def _gaussian_kernel(sigma: float) -> torch.Tensor:
     return k / k.sum()
 
 
-def smooth_time(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian low-pass along dim 1 (edges repeated): ``(B, L, ...)`` -> same shape."""
-    k = _gaussian_kernel(sigma).to(x)
+def twiced_kernel(sigma: float) -> torch.Tensor:
+    """Tukey's twicing of the Gaussian of ``sigma`` frames: ``2 k - k * k`` (the residual smoothed once more and
+    added back), ``(4 r + 1,)`` with ``r = int(3 sigma)``, summing to 1. Its response ``1 - (1 - g)^2`` keeps slow
+    motion that the Gaussian (response ``g``) damps (a 2 Hz step cycle at 1.75 frames: 0.94 against 0.76) while
+    frame-rate noise, where ``g`` is near 0, is removed almost as well."""
+    k = _gaussian_kernel(sigma)
+    r = len(k) // 2
+    kk = torch.nn.functional.conv1d(torch.nn.functional.pad(k, (2 * r, 2 * r)).view(1, 1, -1), k.view(1, 1, -1))
+    return 2 * torch.nn.functional.pad(k, (r, r)) - kk.view(-1)
+
+
+def smooth_time(x: torch.Tensor, sigma: float, twice: bool = False) -> torch.Tensor:
+    """Gaussian low-pass along dim 1 (edges repeated), or its twicing (:func:`twiced_kernel`):
+    ``(B, L, ...)`` -> same shape."""
+    k = (twiced_kernel(sigma) if twice else _gaussian_kernel(sigma)).to(x)
     r = len(k) // 2
     B, L = x.shape[:2]
     flat = x.reshape(B, L, -1).transpose(1, 2).reshape(-1, 1, L)          # (B * C, 1, L)

@@ -112,6 +112,7 @@ class Generator:
         return self._run(quats, root, mask, text, None, seed, steps, progress, cancelled, temperature=temperature,
                          dynamics_guidance=self.sampler.inbetween_dynamics_guidance,
                          smooth=self.sampler.inbetween_smooth,   # averaging samples (temperature > 0) would blur
+                         smooth_twice=self.sampler.inbetween_smooth_twice,
                          mirror=self.sampler.inbetween_mirror and text is None and temperature == 0)
 
     def generate(self, text: str, frames: int, *, seed: int = 0, steps: int | None = None,
@@ -190,7 +191,8 @@ class Generator:
         return np.concatenate([rk[:, None], keys], 1)
 
     def _run(self, given_q, given_r, mask, text, music, seed, steps, progress, cancelled, guidance=None,
-             beat_guidance=None, temperature=None, dynamics_guidance=None, smooth=None, mirror=False):
+             beat_guidance=None, temperature=None, dynamics_guidance=None, smooth=None, smooth_twice=None,
+             mirror=False):
         quats = R.quat_normalize(np.where(mask[:, 1:, None], given_q, np.array([1.0, 0, 0, 0])))
         root = np.where(mask[:, :1], given_r, 0.0)
         text_emb = None
@@ -201,6 +203,8 @@ class Generator:
         given = {"text_guidance": guidance, "beat_guidance": beat_guidance, "dynamics_guidance": dynamics_guidance,
                  "smooth": smooth, "temperature": temperature}     # per-request settings; None keeps the sampler's
         cfg = replace(cfg, **{k: float(v) for k, v in given.items() if v is not None})
+        if smooth_twice is not None:
+            cfg = replace(cfg, smooth_twice=bool(smooth_twice))
         if cfg.steps < 1:
             raise UserError("steps must be at least 1")
         if cfg.retries < 0:
@@ -274,7 +278,8 @@ class Generator:
 
         # a join is an in-betweening query: sampled as in-betweening is (its steps, temperature and smoothing)
         join_cfg = replace(cfg, steps=cfg.inbetween_steps, temperature=cfg.inbetween_temperature,
-                           smooth=cfg.inbetween_smooth, dynamics_guidance=cfg.inbetween_dynamics_guidance)
+                           smooth=cfg.inbetween_smooth, smooth_twice=cfg.inbetween_smooth_twice,
+                           dynamics_guidance=cfg.inbetween_dynamics_guidance)
 
         def run(a, b, m, s, task, c=cfg):
             mu = None if music is None else music[a:b]
