@@ -545,7 +545,6 @@ def test_smooth_time_keeps_slow_motion_and_removes_frame_noise():
     assert (out - slow)[:, 5:-5].abs().max() < 0.03                              # noise gone, the wave kept
 
 
-
 def test_twicing_keeps_more_of_a_step_cycle_than_the_gaussian_and_still_removes_frame_noise():
     from kinemo.model.features import smooth_time, twiced_kernel
     k = twiced_kernel(1.75)
@@ -559,6 +558,7 @@ def test_twicing_keeps_more_of_a_step_cycle_than_the_gaussian_and_still_removes_
     assert float(smooth_time(noise, 1.75, True)[:, inner].abs().max()) < 1e-3
     const = torch.full((1, 30, 2), 3.0)
     assert torch.allclose(smooth_time(const, 1.75, True), const)                       # edges repeated, sum 1
+
 
 def test_sampler_smoothing_lowers_jerk(untrained):
     m = untrained.model

@@ -124,7 +124,8 @@ class SamplerConfig:
     # True: the low-pass is the Gaussian's twicing (features.twiced_kernel), which keeps more slow motion; see
     # inbetween_smooth_twice. Text keeps the plain Gaussian: twiced at 1 frame (156 val captions, seed 0, content /
     # style accuracy, FID, body speed m/s, jerk m/s^3; real 0.33, 89) it read 0.54 / 0.40, 1386, 0.19, 162 against
-    # 0.56 / 0.40, 1389, 0.17, 104: the limbs a little faster, with jitter, and nothing recognised better.
+    # 0.56 / 0.40, 1389, 0.17, 104: the limbs a little faster, with jitter, and nothing recognised better; at 1.5
+    # frames 0.56 / 0.40, 1383, 0.17, 70 (docs/model_history.md, stop 45).
     smooth_twice: bool = False
     # Scale of the starting noise: 0 gives the model's mean motion (smooth, closest to the truth on average), 1 the
     # full variety of samples. Text and dance want variety; in-betweening is judged against the one true motion
