@@ -66,6 +66,27 @@ def test_bench_inbetween_on_a_bvh_folder(bandai_dir, tmp_path, capsys):
     assert res["l2p_std_from"] == "evaluated windows"
 
 
+
+def test_bench_inbetween_with_a_key_every_n_frames_through_a_shot_longer_than_the_window(
+        small_corpus, tiny_checkpoint, tmp_path, capsys):
+    """The animator's layout: single keys every n + 1 frames through 121-frame shots, which the tiny model
+    (90-frame window) fills window by window; its keys are met exactly and it is written beside, not over,
+    the LaFAN1 figures."""
+    out = tmp_path / "bench"
+    rc = main(["bench", "inbetween", "--corpus", str(small_corpus), "--keys-every", "--shot", "121",
+               "--transitions", "9,29", "--max-windows", "3", "--model", str(tiny_checkpoint), "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert not (out / "inbetween.json").exists() and (out / "inbetween-every.png").stat().st_size > 10_000
+    res = json.loads((out / "inbetween-every.json").read_text())
+    p = res["protocol"]
+    assert p["keys_every"] and p["window"] == 121 and p["stride"] == 121 and 0 < p["windows"] <= 3
+    lin, model = res["methods"]["interpolation"], res["methods"][f"model:{tiny_checkpoint.name}"]
+    for n in ("9", "29"):
+        assert model[n]["key_pos_m"] < 1e-5 and model[n]["key_rot_rad"] < 1e-5 and lin[n]["key_pos_m"] < 1e-5
+        assert np.isfinite(model[n]["l2p"]) and model[n]["l2p"] > 0 and np.isfinite(res["ground_truth"][n]["skate"])
+    assert lin["29"]["l2p"] > lin["9"]["l2p"]              # sparser keys are harder for interpolation
+
 def test_bench_dance_skips_a_corpus_without_dances(small_corpus, tmp_path, capsys):
     rc = main(["bench", "dance", "--corpus", str(small_corpus), "--out", str(tmp_path / "b")])
     assert rc == 0

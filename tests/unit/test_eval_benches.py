@@ -1,11 +1,11 @@
-"""The benches' own pieces: window sampling, music beats, shuffling, dance scoring, matmul rate."""
+"""The benches' own pieces: window sampling, key layouts, music beats, shuffling, dance scoring, matmul rate."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from kinemo.eval.bench_dance import derangement, fit_length, music_beat_frames, score_rows
-from kinemo.eval.bench_inbetween import subsample, window_starts
+from kinemo.eval.bench_inbetween import filled_span, key_layout, subsample, window_starts
 from kinemo.eval.bench_speed import matmul_flops
 
 
@@ -15,6 +15,17 @@ def test_windows_are_deterministic_and_strided():
     sub = subsample(items, 10)
     assert sub == subsample(items, 10) and len(sub) == 10 and sub[0] == 0 and sub[-1] == 999
     assert subsample(items, 0) == items and subsample(items[:5], 10) == items[:5]
+
+
+def test_key_layouts_lafan_and_a_key_every_n_frames():
+    keys, align = key_layout(5, 10)
+    assert len(keys) == 16 and keys[:10].all() and keys[-1] and not keys[10:15].any() and align == 9
+    assert filled_span(keys) == slice(10, 15)
+    keys, align = key_layout(29, 10, every=100)                  # 3 gaps of 29 frames fit in 100 frames
+    assert len(keys) == 91 and np.flatnonzero(keys).tolist() == [0, 30, 60, 90] and align == 0
+    assert filled_span(keys) == slice(1, 90)                     # the keys between the gaps included
+    with pytest.raises(ValueError, match="no room"):
+        key_layout(30, 10, every=31)
 
 
 def test_music_beats_from_the_beat_channel_or_the_features_object():

@@ -41,11 +41,11 @@ def test_pure_slerp_transition_scores_exactly_the_interpolation_baseline():
     pq, pr = Interpolation().inbetween(q, r, keys)
     assert np.abs(M.nearest_sign(pq, q) - q).max() < 1e-6
     assert np.abs(pr - r).max() < 1e-6
-    s = score(pq[None].astype(np.float64), pr[None].astype(np.float64), q[None], r[None], keys, 10, np.ones((24, 3)))
+    s = score(pq[None].astype(np.float64), pr[None].astype(np.float64), q[None], r[None], keys, 9, np.ones((24, 3)))
     assert s["l2p"] < 1e-5 and s["l2q"] < 1e-5 and s["npss"] < 1e-6 and s["key_pos_m"] < 1e-5
     # and a different transition does not
     zq, zr = ZeroVelocity().inbetween(q, r, keys)
-    z = score(zq[None].astype(np.float64), zr[None].astype(np.float64), q[None], r[None], keys, 10, np.ones((24, 3)))
+    z = score(zq[None].astype(np.float64), zr[None].astype(np.float64), q[None], r[None], keys, 9, np.ones((24, 3)))
     assert z["l2p"] > 0.1 and z["l2q"] > 0.1 and z["npss"] > 1e-4
 
 
@@ -54,11 +54,11 @@ def test_the_l2p_breakdown_charges_each_error_to_its_half():
     std = np.ones((24, 3))
     moved = r.copy()
     moved[~keys] += [0.2, 0.05, 0.0]                       # the root path off, the pose right
-    s = score(q[None], moved[None], q[None], r[None], keys, 10, std)
+    s = score(q[None], moved[None], q[None], r[None], keys, 9, std)
     assert s["l2p"] > 0.05 and s["l2p_pose"] < 1e-9 and abs(s["l2p_root"] - s["l2p"]) < 1e-9
     bent = q.copy()
     bent[~keys, 5] = R.quat_mul(R.axis_angle_to_quat(np.array([0.6, 0.0, 0.0])), bent[~keys, 5])   # a knee off
-    s = score(bent[None], r[None], q[None], r[None], keys, 10, std)
+    s = score(bent[None], r[None], q[None], r[None], keys, 9, std)
     assert s["l2p"] > 0.01 and s["l2p_root"] < 1e-9 and abs(s["l2p_pose"] - s["l2p"]) < 1e-9
 
 

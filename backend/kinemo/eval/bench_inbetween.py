@@ -20,6 +20,14 @@ between keyed and filled frames (m/s^3), and the worst keyframe error (must be
 0). Skating and jerk are also given for the ground truth. The table also
 breaks L2P down: each method's pose on the true root path and its root path
 under the true pose (where the position error comes from).
+
+``--keys-every`` measures the animator's layout instead: through a shot of up
+to ``--shot`` frames (241 by default, longer than the model's window, so a
+model fills it window by window), a single full-body key every ``n + 1``
+frames, ``n`` from ``--transitions``; positions are aligned to the first key
+and L2P's normaliser is taken from training shots of the same length. Skating
+is measured from the first to the last filled frame (keys inside included, on
+the model and the ground truth alike). Written to ``inbetween-every.json``.
 """
 from __future__ import annotations
 
@@ -54,9 +62,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bvh-dir", type=Path, help="evaluate on these BVH files (any humanoid) instead of a corpus split")
     p.add_argument("--context", type=int, default=10)
     p.add_argument("--transitions", default="5,15,30,45")
-    p.add_argument("--stride", type=int, default=40, help="frames between window starts (default 40)")
+    p.add_argument("--stride", type=int, help="frames between window starts (default 40; with --keys-every the "
+                                                "shot's length, so shots do not overlap)")
     p.add_argument("--max-windows", type=int, default=200,
                    help="evenly spaced subset of the windows, 0 = all (default 200)")
+    p.add_argument("--keys-every", action="store_true",
+                   help="a single key every n + 1 frames through a long shot (n from --transitions) instead of "
+                        "LaFAN1's context and target frames")
+    p.add_argument("--shot", type=int, default=241,
+                   help="frames of a --keys-every shot, at most (default 241: 8 s at 30 fps)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="sampler steps for models (default: the model's)")
     p.add_argument("--device", default="cpu")
@@ -89,21 +103,44 @@ def cut_windows(clips: list[EvalClip], length: int, stride: int, max_windows: in
     return q, r, [(clips[c].id, s) for c, s in ws]
 
 
-def position_std(quats: np.ndarray, root: np.ndarray, ctx: int) -> np.ndarray:
-    """Std of aligned global positions over windows ``(N, L, 24, 4)``/``(N, L, 3)`` -> ``(24, 3)``."""
+def position_std(quats: np.ndarray, root: np.ndarray, align: int) -> np.ndarray:
+    """Std of global positions aligned to frame ``align`` over windows ``(N, L, 24, 4)``/``(N, L, 3)`` ->
+    ``(24, 3)``."""
     gq, gp = global_transforms(quats, root)
-    pos, _ = M.align_to_frame(gp, gq, ctx - 1)
+    pos, _ = M.align_to_frame(gp, gq, align)
     return pos.reshape(-1, 24, 3).std(axis=0)
 
 
-def train_std(corpus, length: int, ctx: int, stride: int = 20, max_windows: int = 4000) -> np.ndarray:
-    """L2P normaliser from the training split (LaFAN1 uses its training windows, offset 20)."""
+def train_std(corpus, length: int, align: int, stride: int = 20, max_frames: int = 224_000) -> np.ndarray:
+    """L2P normaliser from the training split (LaFAN1 uses its training windows, offset 20); at most
+    ``max_frames`` frames of windows (4,000 of LaFAN1's 56)."""
     clips = corpus_clips(corpus, "train")
-    q, r, _ = cut_windows(clips, length, stride, max_windows)
-    return position_std(q, r, ctx)
+    q, r, _ = cut_windows(clips, length, stride, max(1, max_frames // length))
+    return position_std(q, r, align)
 
 
 # --- evaluation ----------------------------------------------------------------------
+
+def key_layout(n: int, ctx: int, every: int = 0) -> tuple[np.ndarray, int]:
+    """Keyed frames ``(L,)`` bool for ``n``-frame gaps and the frame positions are aligned to. LaFAN1
+    (``every`` = 0): ``ctx`` context frames, ``n`` to fill, one target frame, aligned to the last context frame.
+    Otherwise a single key every ``n + 1`` frames through at most ``every`` frames, aligned to the first key."""
+    if not every:
+        keys = np.zeros(ctx + n + 1, bool)
+        keys[:ctx] = keys[-1] = True
+        return keys, ctx - 1
+    gaps = (every - 1) // (n + 1)
+    if gaps < 1:
+        raise ValueError(f"a {every}-frame shot has no room for a {n}-frame gap between two keys")
+    keys = np.zeros(gaps * (n + 1) + 1, bool)
+    keys[::n + 1] = True
+    return keys, 0
+
+
+def filled_span(keys: np.ndarray) -> slice:
+    """From the first to the last unkeyed frame (``keys`` ``(L,)`` bool), keys between them included."""
+    free = np.flatnonzero(~keys)
+    return slice(free[0], free[-1] + 1)
 
 def run_method(method, q: np.ndarray, r: np.ndarray, keys: np.ndarray, seed: int, steps: int | None,
                log=None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -122,31 +159,32 @@ def run_method(method, q: np.ndarray, r: np.ndarray, keys: np.ndarray, seed: int
     return out_q, out_r, (time.perf_counter() - t0) / len(q)
 
 
-def aligned_l2p(quats, root, gp, trans: np.ndarray, ctx: int, std: np.ndarray) -> float:
+def aligned_l2p(quats, root, gp, trans: np.ndarray, align: int, std: np.ndarray) -> float:
     """L2P of motions ``(N, L, 24, 4)``/``(N, L, 3)`` against aligned true positions ``gp (N, L, 24, 3)``."""
     gq, gpos = global_transforms(quats, root)
-    p, _ = M.align_to_frame(gpos, gq, ctx - 1)
+    p, _ = M.align_to_frame(gpos, gq, align)
     return M.l2p(p[:, trans], gp[:, trans], std)
 
 
-def score(pred_q, pred_r, gt_q, gt_r, keys: np.ndarray, ctx: int, std: np.ndarray) -> dict:
-    """All figures of one method on one transition length. Arrays ``(N, L, ...)``; keys ``(L,)``."""
+def score(pred_q, pred_r, gt_q, gt_r, keys: np.ndarray, align: int, std: np.ndarray) -> dict:
+    """All figures of one method on one transition length. Arrays ``(N, L, ...)``; keys ``(L,)``; positions
+    aligned to frame ``align``."""
     pgq, pgp = global_transforms(pred_q, pred_r)
     ggq, ggp = global_transforms(gt_q, gt_r)
-    trans = ~keys
-    pp, pq = M.align_to_frame(pgp, pgq, ctx - 1)
-    gp, gq = M.align_to_frame(ggp, ggq, ctx - 1)
+    trans, span = ~keys, filled_span(keys)
+    pp, pq = M.align_to_frame(pgp, pgq, align)
+    gp, gq = M.align_to_frame(ggp, ggq, align)
     # NPSS needs sign-continuous sequences; both start from the same (keyed) context frames
     cq_p = R.quat_continuous(R.quat_canonical(pq), axis=1)[:, trans]
     cq_g = R.quat_continuous(R.quat_canonical(gq), axis=1)[:, trans]
     N = len(pred_q)
     rest = rest_foot_heights()
-    skate = [M.foot_skating(pgp[i][trans], M.contacts_by_height(pgp[i][trans], rest), FPS) for i in range(N)]
+    skate = [M.foot_skating(pgp[i][span], M.contacts_by_height(pgp[i][span], rest), FPS) for i in range(N)]
     key_pos = [M.keyframe_error(pgp[i], ggp[i], pred_q[i], gt_q[i], keys) for i in range(N)]
     return {
         "l2p": M.l2p(pp[:, trans], gp[:, trans], std),
-        "l2p_pose": aligned_l2p(pred_q, gt_r, gp, trans, ctx, std),
-        "l2p_root": aligned_l2p(gt_q, pred_r, gp, trans, ctx, std),
+        "l2p_pose": aligned_l2p(pred_q, gt_r, gp, trans, align, std),
+        "l2p_root": aligned_l2p(gt_q, pred_r, gp, trans, align, std),
         "l2q": M.l2q(pq[:, trans], gq[:, trans]),
         "npss": M.npss(cq_p.reshape(N, cq_p.shape[1], -1), cq_g.reshape(N, cq_g.shape[1], -1)),
         "skate": float(np.nanmean(skate)) if np.isfinite(skate).any() else float("nan"),
@@ -159,32 +197,34 @@ def score(pred_q, pred_r, gt_q, gt_r, keys: np.ndarray, ctx: int, std: np.ndarra
 def ground_truth_figures(gt_q, gt_r, keys: np.ndarray) -> dict:
     """Skating and seam jerk of the real motion on the same frames (the floor a method can reach)."""
     _, ggp = global_transforms(gt_q, gt_r)
-    trans = ~keys
+    span = filled_span(keys)
     rest = rest_foot_heights()
-    skate = [M.foot_skating(p[trans], M.contacts_by_height(p[trans], rest), FPS) for p in ggp]
+    skate = [M.foot_skating(p[span], M.contacts_by_height(p[span], rest), FPS) for p in ggp]
     return {"skate": float(np.nanmean(skate)) if np.isfinite(skate).any() else float("nan"),
             "jerk": float(np.mean([M.boundary_jerk(p, keys, FPS) for p in ggp]))}
 
 
 def evaluate(methods: dict, clips: list[EvalClip], std: np.ndarray, ctx: int = 10,
              transitions: tuple[int, ...] = (5, 15, 30, 45), stride: int = 40, max_windows: int = 200,
-             seed: int = 0, steps: int | None = None, log=print) -> dict:
-    """Every method on the same windows. Returns the result dict written to JSON."""
-    length = ctx + max(transitions) + 1
+             seed: int = 0, steps: int | None = None, log=print, every: int = 0) -> dict:
+    """Every method on the same windows (``every``: a key every n + 1 frames through shots of at most that
+    many frames, :func:`key_layout`). Returns the result dict written to JSON."""
+    layouts = {n: key_layout(n, ctx, every) for n in transitions}
+    length = max(len(k) for k, _ in layouts.values())
     q, r, where = cut_windows(clips, length, stride, max_windows)
     res: dict = {"protocol": {"context": ctx, "transitions": list(transitions), "window": length, "stride": stride,
+                              "keys_every": bool(every),
                               "windows": len(q), "takes": len({w[0] for w in where}), "seed": seed,
                               "steps": steps, "fps": FPS},
                  "methods": {}, "ground_truth": {}, "seconds_per_window": {}}
     for n in transitions:
-        L = ctx + n + 1
-        keys = np.zeros(L, bool)
-        keys[:ctx] = keys[-1] = True
+        keys, align = layouts[n]
+        L = len(keys)
         res["ground_truth"][str(n)] = ground_truth_figures(q[:, :L], r[:, :L], keys)
         for name, method in methods.items():
             log(f"  {name}: transition {n}, {len(q)} windows")
             pq, pr, sec = run_method(method, q[:, :L], r[:, :L], keys, seed, steps, log)
-            res["methods"].setdefault(name, {})[str(n)] = score(pq, pr, q[:, :L], r[:, :L], keys, ctx, std)
+            res["methods"].setdefault(name, {})[str(n)] = score(pq, pr, q[:, :L], r[:, :L], keys, align, std)
             res["seconds_per_window"].setdefault(name, {})[str(n)] = sec
     return res
 
@@ -210,7 +250,7 @@ def format_table(res: dict, baselines: list[str]) -> str:
     return table(header, rows) + "\n" + note
 
 
-def plot(res: dict, out: Path) -> Path:
+def plot(res: dict, out: Path, stem: str) -> Path:
     plt = pyplot()
     ns = res["protocol"]["transitions"]
     fig, axes = plt.subplots(1, 5, figsize=(20, 3.6))
@@ -221,7 +261,7 @@ def plot(res: dict, out: Path) -> Path:
             ax.plot(ns, [res["ground_truth"][str(n)][m] for n in ns], "k--", label="ground truth")
         ax.set_title(m.upper() if m in ("l2p", "l2q", "npss") else
                      {"skate": "foot skating (m/s)", "jerk": "seam jerk (m/s³)"}[m])
-        ax.set_xlabel("transition frames")
+        ax.set_xlabel("frames between keys" if res["protocol"]["keys_every"] else "transition frames")
         ax.set_xticks(ns)
         if m == "jerk":
             ax.set_yscale("log")
@@ -229,7 +269,7 @@ def plot(res: dict, out: Path) -> Path:
     axes[0].legend(fontsize=8)
     p = res["protocol"]
     fig.suptitle(f"in-betweening, {p['windows']} windows from {p['takes']} takes ({res.get('data', '')})")
-    return savefig(fig, out, "inbetween")
+    return savefig(fig, out, stem)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -246,7 +286,10 @@ def run(args: argparse.Namespace) -> int:
         methods[f"model:{Path(spec).name}"] = load_model(spec, args.device)
     if not methods:
         raise ValueError("nothing to evaluate: give --model and/or --baselines")
-    length = ctx + max(transitions) + 1
+    every = args.shot if args.keys_every else 0
+    layouts = [key_layout(n, ctx, every) for n in transitions]
+    length, align = max(len(k) for k, _ in layouts), layouts[0][1]
+    stride = args.stride or (length if every else 40)
     corpus = None
     try:
         corpus = open_corpus(args.corpus)
@@ -262,19 +305,21 @@ def run(args: argparse.Namespace) -> int:
     std = None
     if corpus is not None:
         try:
-            std, std_from = train_std(corpus, length, ctx), "train split"
+            std, std_from = train_std(corpus, length, align), "train split"
         except (UserError, ValueError) as e:
             print(f"no training windows ({e}); L2P is normalised by the evaluated set's own std")
     if std is None:
-        q, r, _ = cut_windows(clips, length, args.stride, 0)
-        std, std_from = position_std(q, r, ctx), "evaluated windows"
+        q, r, _ = cut_windows(clips, length, stride, 0)
+        std, std_from = position_std(q, r, align), "evaluated windows"
     print(f"kinemo bench inbetween: {len(clips)} takes ({data}); methods: {', '.join(methods)}")
-    res = evaluate(methods, clips, std, ctx, transitions, args.stride, args.max_windows, args.seed, args.steps)
+    res = evaluate(methods, clips, std, ctx, transitions, stride, args.max_windows, args.seed, args.steps,
+                   every=every)
     res["data"] = data
     res["l2p_std_from"] = std_from
     res["wall_s"] = time.time() - t0
     print(format_table(res, baselines))
-    js = write_json(args.out, "inbetween", res)
-    png = plot(res, args.out)
+    stem = "inbetween-every" if every else "inbetween"
+    js = write_json(args.out, stem, res)
+    png = plot(res, args.out, stem)
     print(f"wrote {js} and {png}")
     return 0
