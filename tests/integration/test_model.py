@@ -17,7 +17,7 @@ from kinemo.errors import UserError
 from kinemo.core.smpl import smpl_skeleton
 from kinemo.core.plausible import PlausibilityConfig, implausibility
 from kinemo.model.generator import Generator, retry_seed
-from kinemo.model.stitch import plan_segments, plan_windows
+from kinemo.model.stitch import chain_windows, plan_segments
 
 WALK = "dataset-1_walk_normal_001"
 
@@ -391,8 +391,8 @@ def test_keyed_long_motion_is_chained_through_its_keys(gen):
     a, b = gen.inbetween(q, r, keys, text="a person walks forward", seed=1)
     assert np.array_equal(a[keys], q[keys]) and np.array_equal(b[keys], r[keys])
     s = _steps(a, b)
-    wins = plan_windows(T, gen.window, min(gen.sampler.overlap, gen.window // 3))
-    joins = np.array([w.start + min(gen.sampler.overlap, gen.window // 3) for w in wins[1:]])   # first new frame
+    wins = chain_windows(keys, gen.window, min(gen.sampler.overlap, gen.window // 3))
+    joins = np.array([keep for _, keep in wins[:-1]])            # the first frame the next window makes
     assert s[joins - 1].max() <= max(2.0 * np.percentile(s, 95), 0.05)
 
 

@@ -1,6 +1,8 @@
 """The model's pieces on constructed inputs: features, kinematics, schedule, masks, keys, windows, checkpoints."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +19,7 @@ from kinemo.model.keys import spread_correction
 from kinemo.model.masks import ALL_FAMILIES, anchor_of, random_mask
 from kinemo.model.motion_model import MotionModel
 from kinemo.model.sampler import Conditions, SamplerConfig, sample
-from kinemo.model.stitch import Window, place_after, plan_segments, plan_windows, yaw
+from kinemo.model.stitch import Window, chain_windows, place_after, plan_segments, plan_windows, yaw
 
 
 def random_motion(rng, B=2, L=20):
@@ -227,6 +229,25 @@ def test_windows_cover_with_overlap():
         assert b.start == a.stop - 30 and b.stop - b.start <= 90
 
 
+def test_chained_windows_hand_on_frames_only_up_to_their_last_key():
+    none = np.zeros(400, bool)
+    assert [w for w, _ in chain_windows(none, 90, 30)] == plan_windows(400, 90, 30)
+    assert all(keep == w.stop for w, keep in chain_windows(none, 90, 30))
+    every46 = np.zeros((231, 25), bool)
+    every46[::46] = True                                    # keys at 0, 46, ..., 230; none in the overlap
+    assert chain_windows(every46, 180, 30) == [(Window(0, 180), 139), (Window(128, 231), 231)]
+    every6 = np.zeros(241, bool)
+    every6[::6] = True
+    assert chain_windows(every6, 180, 30) == [(Window(0, 180), 175), (Window(150, 241), 241)]
+    rng = np.random.default_rng(0)
+    for _ in range(50):                                     # any layout: covered, and every window has context
+        keyed = rng.random(int(rng.integers(100, 700))) < rng.choice([0.002, 0.02, 0.2])
+        wins = chain_windows(keyed, 90, 30)
+        assert wins[0][0].start == 0 and wins[-1][0].stop == len(keyed) == wins[-1][1]
+        for (a, keep), (b, _) in zip(wins, wins[1:]):
+            assert a.start < b.start < keep <= a.stop and a.stop - a.start <= 90
+
+
 @pytest.mark.parametrize("frames", [181, 390, 391, 1800, 1801])
 def test_stitched_windows_cover_with_gaps(frames):
     assert plan_segments(180, 180, 30) == [Window(0, 180)]
@@ -384,10 +405,30 @@ def test_generator_keys_exact_and_windows(untrained):
     assert np.array_equal(q2[keys], q[keys]) and np.array_equal(r2[keys.any(1)], root[keys.any(1)])
     passes = 2 if untrained.sampler.inbetween_mirror else 1        # the mirror averaging answers each window twice
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
-    assert len(seen) == passes * 3 * len(plan_windows(T, 40, 13))
+    assert len(seen) == passes * 3 * len(chain_windows(keys, 40, 13))
     q3, _ = untrained.inbetween(q, root, keys, seed=1, steps=3)
     assert np.array_equal(q2, q3)
     np.testing.assert_allclose(np.linalg.norm(q2, axis=-1), 1.0, atol=1e-6)
+
+
+def test_a_key_past_a_windows_end_is_seen_by_the_frames_leading_into_it(untrained):
+    # keys at 0, 30 and 45 with 40-frame windows: the first window ends before key 45, so the frames after key 30
+    # are left to the second window, which has key 45 in view (handed on, they would have to pop into it)
+    gen = Generator(untrained.model, untrained.cfg, untrained.extra, replace(untrained.sampler, foot_lock=False))
+    rng = np.random.default_rng(2)
+    T = 60
+    q = R.quat_normalize(rng.normal(size=(T, 24, 4))).astype(np.float32)
+    root = rng.normal(size=(T, 3)).astype(np.float32)
+    keys = np.zeros(T, bool)
+    keys[[0, 30, 45]] = True
+    a, _ = gen.inbetween(q, root, keys, seed=0)
+    moved = q.copy()
+    moved[45] = R.quat_normalize(rng.normal(size=(24, 4)))
+    b, _ = gen.inbetween(moved, root, keys, seed=0)
+    (first, keep), (second, _) = chain_windows(keys, gen.window, min(gen.sampler.overlap, gen.window // 3))
+    assert keep == 31 and second.start == 20
+    assert np.array_equal(a[:second.start], b[:second.start])            # made by the first window alone
+    assert np.abs(a[31:40] - b[31:40]).max() > 1e-3                       # made with key 45 in view
 
 
 def test_generator_rejects_bad_input(untrained):
@@ -613,8 +654,6 @@ def test_spread_keeps_songs_across_the_list():
 def test_mirror_averaged_inbetweening_is_exactly_left_right_symmetric(untrained):
     """With ``inbetween_mirror`` the answer to a mirrored request is the mirror of the answer: the random network
     is far from symmetric, so this holds only because both passes are averaged. Keys stay exact."""
-    from dataclasses import replace
-
     from kinemo.data.mirror import MIRROR_JOINTS, mirror_points, mirror_quats
     rng = np.random.default_rng(8)
     T = 30

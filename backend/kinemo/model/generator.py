@@ -29,7 +29,7 @@ from .features import (FOOT_JOINTS, J, MASK_DIMS, anchor_frame, decode, encode, 
                        slerp_turns)
 from .keys import spread_correction
 from .sampler import Conditions, SamplerConfig, sample
-from .stitch import Window, place_after, plan_segments, plan_windows
+from .stitch import Window, chain_windows, place_after, plan_segments
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "model" / "kinemo-small.pt"
 Progress = Callable[[float], None]
@@ -227,14 +227,14 @@ class Generator:
 
     def _chain(self, quats, root, mask, text_emb, music, seed, cfg, progress, cancelled, mirror=False):
         """Keyed motion of any length in overlapping windows, each continuing the one before (the frames an
-        earlier window made are keys of the next); feet planted over the whole. quats ``(T, 24, 4)``, root
-        ``(T, 3)``, mask ``(T, 25)`` -> quats, root."""
+        earlier window made, up to its last key, are keys of the next: :func:`chain_windows`); feet
+        planted over the whole. quats ``(T, 24, 4)``, root ``(T, 3)``, mask ``(T, 25)`` -> quats, root."""
         T = len(quats)
         out_q, out_r = quats.copy(), root.copy()
         out_c = np.zeros((T, 4))
         done = np.zeros(T, bool)
-        wins = plan_windows(T, self.window, min(cfg.overlap, self.window // 3))
-        for w_i, w in enumerate(wins):
+        wins = chain_windows(mask, self.window, min(cfg.overlap, self.window // 3))
+        for w_i, (w, keep) in enumerate(wins):
             m = mask[w.start:w.stop].copy()
             q, r = out_q[w.start:w.stop].copy(), out_r[w.start:w.stop].copy()
             prev = done[w.start:w.stop]
@@ -250,7 +250,7 @@ class Generator:
             else:
                 q, r, c = self._window(q, r, m, user, text_emb, mu, seed + w_i, cfg, report, cancelled)
             out_q[w.start:w.stop], out_r[w.start:w.stop], out_c[w.start:w.stop] = q, r, c
-            done[w.start:w.stop] = True
+            done[w.start:keep] = True
         if cfg.foot_lock:
             out_q = plant_feet(self.skeleton.parents, self.skeleton.offsets, out_q, out_r, self._rest_heights,
                                self.fps, keyed=mask[:, 1:], prob=out_c,

@@ -1,7 +1,7 @@
 """How a motion longer than the model's window is laid out in windows.
 
 Keyed motions are chained: overlapping windows, each continuing the end of the
-one before (:func:`plan_windows`). Free motion (text, music, nothing keyed) is
+one before up to its last key (:func:`chain_windows`). Free motion (text, music, nothing keyed) is
 stitched: independent windows joined by in-betweened transitions
 (:func:`plan_segments`, :func:`place_after`).
 
@@ -40,6 +40,35 @@ def plan_windows(frames: int, size: int, overlap: int) -> list[Window]:
         if e == frames:
             return out
         s = e - overlap
+
+
+def chain_windows(keyed: np.ndarray, size: int, overlap: int, context: int = 10) -> list[tuple[Window, int]]:
+    """Windows of at most ``size`` frames for a keyed motion, each with the end (exclusive) of the frames it
+    hands on to the next as keys. keyed ``(T, C)`` or ``(T,)`` bool, the user's keys.
+
+    Frames after a window's last key were made without the keys that come after the window; handed on, they
+    would pin the next window's start, which would then have to reach its first key from them in however few
+    frames were left (a pop at that key). So where the window's last key lies in its second half, the window
+    hands on frames only up to that key, and the next one starts ``context`` frames before it (or ``overlap``
+    frames before this window's end, if that is earlier) and makes the rest with its keys in view. Otherwise
+    (no key there) the whole window is handed on and the next overlaps it by ``overlap`` frames, as
+    :func:`plan_windows` lays them out.
+    """
+    k = np.asarray(keyed).reshape(len(keyed), -1).any(1)
+    T, out, s = len(k), [], 0
+    while True:
+        e = min(s + size, T)
+        if e == T:
+            out.append((Window(s, e), e))
+            return out
+        inside = np.flatnonzero(k[s:e])
+        last = s + int(inside[-1]) if len(inside) else -1
+        if last >= e - size // 2 and last - context > s:
+            out.append((Window(s, e), last + 1))
+            s = min(e - overlap, last - context)
+        else:
+            out.append((Window(s, e), e))
+            s = e - overlap
 
 
 def plan_segments(frames: int, window: int, gap: int) -> list[Window]:
