@@ -20,6 +20,8 @@ $PY -m kinemo.cli bench inbetween --model shipped --model shipped@inbetween_dyna
     --model shipped@slerp_turns=0 --model shipped@lock.clearance=0 --model shipped@inbetween_mirror=0 \
     --model shipped@lock.key_radius=8,lock.lift_radius=8 --model shipped@lock.knee_cost=inf \
     --max-windows ${WINDOWS:-120}
+# the animator's layout: a single key every n + 1 frames through 8 s shots, which the model fills window by window
+$PY -m kinemo.cli bench inbetween --keys-every --model shipped --max-windows ${WINDOWS:-120}
 $PY -m kinemo.cli bench dance --model shipped
 # ablations of the dance sampler, each in its own folder: beat guidance off, foot lock off, no time smoothing
 $PY -m kinemo.cli bench dance --model shipped@beat_guidance=0 --out docs/benchmarks/dance-no-beat-guidance
