@@ -142,6 +142,7 @@ def filled_span(keys: np.ndarray) -> slice:
     free = np.flatnonzero(~keys)
     return slice(free[0], free[-1] + 1)
 
+
 def run_method(method, q: np.ndarray, r: np.ndarray, keys: np.ndarray, seed: int, steps: int | None,
                log=None) -> tuple[np.ndarray, np.ndarray, float]:
     """Fill every window: ``(N, L, 24, 4)``, ``(N, L, 3)`` inputs -> outputs and seconds per window."""
