@@ -1,8 +1,8 @@
 """How a motion longer than the model's window is laid out in windows.
 
-Keyed motions are chained: overlapping windows, each continuing the end of the
-one before up to its last key (:func:`chain_windows`). Free motion (text, music, nothing keyed) is
-stitched: independent windows joined by in-betweened transitions
+Keyed motions are chained: overlapping windows, each continuing the one before
+from its last key (:func:`chain_windows`). Free motion (text, music, nothing
+keyed) is stitched: independent windows joined by in-betweened transitions
 (:func:`plan_segments`, :func:`place_after`).
 
 Chained free motion let a small bias per window pile up: a minute from text
