@@ -107,13 +107,11 @@ class Generator:
         values are returned exactly as given."""
         quats, root = np.asarray(quats, np.float64), np.asarray(root, np.float64)   # float32 -> 64 is exact
         mask = self._key_mask(quats, root, keys, root_keys)
-        steps = self.sampler.inbetween_steps if steps is None else steps
-        temperature = self.sampler.inbetween_temperature if temperature is None else float(temperature)
+        base = self.sampler.for_inbetweening()
+        temperature = base.temperature if temperature is None else float(temperature)
+        # averaging the mirror's answer with a sample's (temperature > 0) would blur it
         return self._run(quats, root, mask, text, None, seed, steps, progress, cancelled, temperature=temperature,
-                         dynamics_guidance=self.sampler.inbetween_dynamics_guidance,
-                         smooth=self.sampler.inbetween_smooth,   # averaging samples (temperature > 0) would blur
-                         smooth_twice=self.sampler.inbetween_smooth_twice,
-                         mirror=self.sampler.inbetween_mirror and text is None and temperature == 0)
+                         base=base, mirror=self.sampler.inbetween_mirror and text is None and temperature == 0)
 
     def generate(self, text: str, frames: int, *, seed: int = 0, steps: int | None = None,
                  guidance: float | None = None, temperature: float | None = None, progress: Progress | None = None,
@@ -191,20 +189,18 @@ class Generator:
         return np.concatenate([rk[:, None], keys], 1)
 
     def _run(self, given_q, given_r, mask, text, music, seed, steps, progress, cancelled, guidance=None,
-             beat_guidance=None, temperature=None, dynamics_guidance=None, smooth=None, smooth_twice=None,
-             mirror=False):
+             beat_guidance=None, temperature=None, base: SamplerConfig | None = None, mirror=False):
+        """Sample under ``base`` settings (default: the generator's), with the per-request ones that are not None."""
         quats = R.quat_normalize(np.where(mask[:, 1:, None], given_q, np.array([1.0, 0, 0, 0])))
         root = np.where(mask[:, :1], given_r, 0.0)
         text_emb = None
         if text is not None:
             from .text import embed
             text_emb = torch.from_numpy(embed([text]))
-        cfg = self.sampler if steps is None else replace(self.sampler, steps=int(steps))
-        given = {"text_guidance": guidance, "beat_guidance": beat_guidance, "dynamics_guidance": dynamics_guidance,
-                 "smooth": smooth, "temperature": temperature}     # per-request settings; None keeps the sampler's
+        cfg = base or self.sampler
+        cfg = cfg if steps is None else replace(cfg, steps=int(steps))
+        given = {"text_guidance": guidance, "beat_guidance": beat_guidance, "temperature": temperature}
         cfg = replace(cfg, **{k: float(v) for k, v in given.items() if v is not None})
-        if smooth_twice is not None:
-            cfg = replace(cfg, smooth_twice=bool(smooth_twice))
         if cfg.steps < 1:
             raise UserError("steps must be at least 1")
         if cfg.retries < 0:
@@ -277,9 +273,7 @@ class Generator:
             return None if progress is None else (lambda f: progress((i + f) / tasks))
 
         # a join is an in-betweening query: sampled as in-betweening is (its steps, temperature and smoothing)
-        join_cfg = replace(cfg, steps=cfg.inbetween_steps, temperature=cfg.inbetween_temperature,
-                           smooth=cfg.inbetween_smooth, smooth_twice=cfg.inbetween_smooth_twice,
-                           dynamics_guidance=cfg.inbetween_dynamics_guidance)
+        join_cfg = cfg.for_inbetweening()
 
         def run(a, b, m, s, task, c=cfg):
             mu = None if music is None else music[a:b]

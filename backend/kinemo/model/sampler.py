@@ -13,7 +13,7 @@ Nothing here knows about datasets or rigs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import torch
@@ -161,6 +161,13 @@ class SamplerConfig:
     # walks forward casually.", seeds 0-15, net heading change 9.3 / 9.6 degrees at the mean (60 frames: 10.9 /
     # 13.5, 120: 13.1 / 11.5) against 18.7 / 16.4 when rates were read off the 10 end frames (docs/model.md).
     join_span: int = 90
+
+    def for_inbetweening(self) -> SamplerConfig:
+        """These settings as in-betweening samples (a long motion's joins too, which are in-betweening queries):
+        its own steps, temperature, low-pass and dynamics guidance in place of text's and dance's."""
+        return replace(self, steps=self.inbetween_steps, temperature=self.inbetween_temperature,
+                       smooth=self.inbetween_smooth, smooth_twice=self.inbetween_smooth_twice,
+                       dynamics_guidance=self.inbetween_dynamics_guidance)
 
 
 @dataclass
