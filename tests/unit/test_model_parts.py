@@ -176,6 +176,25 @@ def test_mask_families(family):
             assert m[:n].all() and not m[n:].any() and 1 <= n <= L // 2
 
 
+def test_every_mask_keys_a_beat_of_single_poses():
+    rng = np.random.default_rng(5)
+    gaps, prefixes = [], []
+    for _ in range(200):
+        m = random_mask(180, rng, "every")
+        keyed = m.any(1)
+        assert m[keyed].all(), "whole poses"
+        frames = np.flatnonzero(keyed)
+        n_prefix = int(np.argmin(keyed)) if keyed[0] else 0
+        prefixes.append(n_prefix)
+        single = frames[frames >= max(n_prefix - 1, 0)]
+        d = np.diff(single)
+        assert (d >= 2).all(), "after the prefix, keys are single frames"
+        assert d.max() <= 1.25 * d.min() / 0.75 + 2, "a shot's spacings stay within 25% of one spacing"
+        gaps.extend(d.tolist())
+    assert min(gaps) <= 4 and max(gaps) >= 55, "spacings cover 3-61 frames"
+    assert 0 < sum(p == 0 for p in prefixes) < 200 and max(prefixes) <= 45
+
+
 def test_spread_correction_meets_keys_and_fades():
     L = 60
     keyed = np.zeros((L, 2), bool)

@@ -82,6 +82,10 @@ class TrainConfig:
     # is about 5% of the samples (inbetween/sparse masks x t_top x top_clean); 0 = off.
     focus: float = 0.0
     focus_frames: int = 90
+    # Share of focus batches keyed as an animator blocks: single whole poses every 3-61 frames (masks "every"),
+    # in windows of any length up to the longest, as a long keyed shot's chained windows ask it. The other focus
+    # masks key at most 9 frames of a 90-frame window; 0 = off (and the random stream of runs before it).
+    focus_every: float = 0.0
     # Share of batches whose windows continue a motion: a keyed prefix and nothing after (masks "continue"), the
     # query a chained window asks (kinemo.model.stitch; free long motions were chained before they were
     # stitched); the other families always key something later in the window, so the shipped weights never

@@ -7,7 +7,9 @@ whole poses, partial bodies (hands only, legs only, ...), a root path only.
 One more family is what a chained window asks (a keyed motion longer than the
 window, kinemo.model.stitch): it continues the one before, its first frames
 keyed whole and nothing after them (``continue``; drawn by whole batches, see
-TrainConfig.continuation, so it is not in the per-sample mixture).
+TrainConfig.continuation, so it is not in the per-sample mixture). And one is
+an animator's blocking pass: single whole poses every few frames, after such a
+prefix or not (``every``; drawn by whole batches, TrainConfig.focus_every).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ BODY_PARTS: dict[str, tuple[int, ...]] = {
 SHORT_GAP = 60   # frames
 # family -> probability
 FAMILIES = {"free": 0.2, "inbetween": 0.35, "sparse": 0.15, "partial": 0.15, "trajectory": 0.1, "dense": 0.05}
-ALL_FAMILIES = (*FAMILIES, "continue")
+ALL_FAMILIES = (*FAMILIES, "continue", "every")
 
 
 def _frames_inbetween(L: int, rng: np.random.Generator) -> np.ndarray:
@@ -56,6 +58,23 @@ def _frames_continue(L: int, rng: np.random.Generator) -> np.ndarray:
     return keyed
 
 
+def _frames_every(L: int, rng: np.random.Generator) -> np.ndarray:
+    """Single keys every 3-61 frames (each spacing within 25% of the window's own), after a keyed prefix of 1 to
+    ``CONTINUE_CONTEXT`` frames as a chained window has, or (a third of the time) from a first key anywhere in
+    the first spacing. The ``sparse`` family keys at most 9 frames at random, never an even beat of keys."""
+    keyed = np.zeros(L, bool)
+    spacing = int(rng.integers(3, 62))
+    if rng.random() < 1 / 3:
+        at = int(rng.integers(0, min(spacing, L)))
+    else:
+        at = int(rng.integers(1, max(1, min(CONTINUE_CONTEXT, L // 2)) + 1)) - 1
+        keyed[:at] = True
+    while at < L:
+        keyed[at] = True
+        at += max(2, int(round(spacing * rng.uniform(0.75, 1.25))))
+    return keyed
+
+
 def _frames_sparse(L: int, rng: np.random.Generator) -> np.ndarray:
     keyed = np.zeros(L, bool)
     keyed[rng.choice(L, size=int(rng.integers(1, min(9, L) + 1)), replace=False)] = True
@@ -75,6 +94,8 @@ def random_mask(L: int, rng: np.random.Generator, family: str | None = None) -> 
         m[_frames_continue(L, rng)] = True
     elif family == "sparse":
         m[_frames_sparse(L, rng)] = True
+    elif family == "every":
+        m[_frames_every(L, rng)] = True
     elif family == "dense":
         keyed = rng.random(L) < rng.uniform(0.5, 0.95)
         m[keyed] = True

@@ -241,6 +241,9 @@ def draw_batch(windows: Windows, cfg: TrainConfig, rng: np.random.Generator, lon
     trained at the last step from x_t = 0). One window length per batch. Without focus the random stream is the
     one runs made before focus existed, so they resume reproducibly."""
     if cfg.focus > 0 and rng.random() < cfg.focus:
+        if cfg.focus_every > 0 and rng.random() < cfg.focus_every:
+            L = int(rng.integers(cfg.min_frames, longest + 1))
+            return windows.sample(cfg.batch, L, rng, mask_family="every"), True
         L = int(rng.integers(cfg.min_frames, max(cfg.min_frames, min(longest, cfg.focus_frames)) + 1))
         family = str(rng.choice(list(FOCUS_FAMILIES), p=list(FOCUS_FAMILIES.values())))
         return windows.sample(cfg.batch, L, rng, mask_family=family), True
@@ -279,7 +282,8 @@ def validate(model: MotionModel, val: Windows, cfg: TrainConfig) -> dict[str, fl
     # (family, noise level, name): the middle step for both, and in-betweening's own sampling step
     # and that step from x_t = 0, as in-betweening asks it (temperature 0)
     for fam, step, name, clean in (("inbetween", T // 2, "inbetween", False), ("free", T // 2, "free", False),
-                                   ("inbetween", T - 1, "ib_top", False), ("inbetween", T - 1, "ib_zero", True)):
+                                   ("inbetween", T - 1, "ib_top", False), ("inbetween", T - 1, "ib_zero", True),
+                                   ("every", T - 1, "ev_zero", True)):
         for _ in range(n):
             b = to_device(val.sample(32, L, rng, mask_family=fam), dev)
             parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long), clean=clean)
