@@ -30,7 +30,8 @@ class Window:
 
 
 def plan_windows(frames: int, size: int, overlap: int) -> list[Window]:
-    """Cover ``frames`` with windows of at most ``size`` frames overlapping by ``overlap``."""
+    """Cover ``frames`` with windows of at most ``size`` frames overlapping by ``overlap``: the layout
+    :func:`chain_windows` gives a motion with no key in any window's second half."""
     if frames <= size:
         return [Window(0, frames)]
     out, s = [], 0
