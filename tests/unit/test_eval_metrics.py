@@ -62,6 +62,25 @@ def test_the_l2p_breakdown_charges_each_error_to_its_half():
     assert s["l2p"] > 0.01 and s["l2p_root"] < 1e-9 and abs(s["l2p_pose"] - s["l2p"]) < 1e-9
 
 
+def test_seam_jerk_over_real_is_paired_per_window():
+    """The real motion itself is exactly level with real; a pop after the last context frame lies above it, in
+    its own window only, and the standard error comes from the spread of the per-window differences."""
+    wins = [slerp_window() for _ in range(3)]
+    keys = wins[0][2]
+    q = np.stack([w[0] for w in wins])
+    r = np.stack([w[1] for w in wins])
+    std = np.ones((24, 3))
+    same = score(q, r, q, r, keys, 9, std)
+    assert same["jerk_over_real"] == 0.0 and same["jerk_over_real_se"] == 0.0
+    popped = r.copy()
+    popped[1, 10] += [0.0, 0.1, 0.0]                       # window 1 jumps 10 cm up on its first filled frame
+    s = score(q, popped, q, r, keys, 9, std)
+    assert s["jerk_over_real"] > 100 and s["jerk_over_real_se"] > 0
+    one = score(q[1:2], popped[1:2], q[1:2], r[1:2], keys, 9, std)
+    assert one["jerk_over_real"] == pytest.approx(3 * s["jerk_over_real"])
+    assert s["jerk_over_real_se"] == pytest.approx(one["jerk_over_real"] / 3)   # sd x / sqrt(3) over sqrt(3)
+
+
 def test_zero_velocity_holds_the_last_key_and_hits_the_next():
     q, r, keys = slerp_window(ctx=4, n=6)
     pq, pr = ZeroVelocity().inbetween(q, r, keys)
