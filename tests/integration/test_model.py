@@ -246,6 +246,55 @@ def test_free_windows_keep_their_facing_and_root_paths_take_every_heading(tiny_c
     assert old.sample(16, 40, rng, mask_family="free").random_yaw.all()
 
 
+def test_an_inbetweening_adapter_learns_in_betweening_and_leaves_the_rest_exactly_as_it_was(
+        tiny_checkpoint, tiny_corpus, walk, tmp_path):
+    """--grow-adapter gives a trained model low-rank deltas for in-betweening and trains them alone: the shared
+    weights stay bit for bit, text generation is unchanged, in-betweening changes and still meets its keys."""
+    import torch
+
+    from kinemo.model.config import CONFIGS
+    from kinemo.model.sampler import SamplerConfig
+    from kinemo.train import checkpoint
+    from kinemo.train.loop import Run, train
+    cfg = CONFIGS["tiny"]
+    run = Run(out=tmp_path / "adapter", corpus=corpus_dir(tiny_corpus), cache_dir=tiny_corpus / "text",
+              resume=tiny_checkpoint, overrides={"steps": cfg.steps}, grow_adapter=4)
+    start = checkpoint.read(train(cfg, run, log=lambda s: None))     # no steps left: the grown model as it starts
+    assert start["config"]["model"]["adapter_rank"] == 4 and start["config"]["train_adapter"] is True
+    old, _, _ = checkpoint.load_model(tiny_checkpoint)
+    grown, _, _ = checkpoint.load_model(run.out / "last.pt")
+    g = torch.Generator().manual_seed(0)
+    x, obs = torch.randn(2, 40, 147, generator=g), torch.randn(2, 40, 147, generator=g)
+    mask, t = torch.rand(2, 40, 25, generator=g) < 0.2, torch.tensor([999, 999])
+    with torch.no_grad():      # B = 0: the adapter starts as a no-op
+        for u, v in zip(old.predict(x, t, obs, mask), grown.predict(x, t, obs, mask, adapter=True)):
+            torch.testing.assert_close(u, v, rtol=0, atol=1e-5)
+    path = train(cfg, replace(run, out=tmp_path / "trained", overrides={"steps": cfg.steps + cfg.log_every}),
+                 log=lambda s: None)
+    after, before = checkpoint.read(path), checkpoint.read(tiny_checkpoint)["ema"]
+    shared = [k for k in before if not k.startswith("adapter.")]
+    assert all(torch.equal(after["ema"][k].float(), before[k].float()) for k in shared)    # frozen, bit for bit
+    assert max(float(v.abs().max()) for k, v in after["model"].items() if k.startswith("adapter.up.")) > 0
+    base, adapted = Generator.load(tiny_checkpoint), Generator.load(path)
+    off = Generator.load(path, sampler=SamplerConfig(inbetween_adapter=False))
+    for a, b in zip(base.generate("a person walks", 30, seed=0), adapted.generate("a person walks", 30, seed=0)):
+        assert np.array_equal(a, b)                                          # text never sees the adapter
+    T = 60
+    q, r = walk.quats[:T], walk.root[:T]
+    keys = np.zeros(T, bool)
+    keys[:10] = keys[T - 1] = True
+    ib = adapted.inbetween(q, r, keys)
+    assert np.array_equal(ib[0][keys], q[keys]) and np.array_equal(ib[1][keys], r[keys])
+    assert not np.allclose(ib[0], base.inbetween(q, r, keys)[0], atol=1e-6)   # in-betweening did change
+    assert np.array_equal(off.inbetween(q, r, keys)[0], base.inbetween(q, r, keys)[0])   # ... only through it
+    with pytest.raises(UserError, match="already has an in-betweening adapter"):
+        train(cfg, replace(run, out=tmp_path / "again", resume=path))
+    with pytest.raises(UserError, match="grow_adapter=4: a resumed run"):
+        train(cfg, replace(run, out=tmp_path / "new", resume=None))
+    with pytest.raises(UserError, match="train_adapter needs a model with an in-betweening adapter"):
+        train(cfg, replace(run, out=tmp_path / "none", grow_adapter=0, overrides={"train_adapter": True}))
+
+
 def test_inbetween_meets_keys_exactly_and_is_deterministic(gen, walk):
     T = 70
     q, r = walk.quats[:T], walk.root[:T]

@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grow-blocks", type=int, default=0, metavar="N",
                    help="with --resume: deepen the model by N transformer blocks placed between the trained ones, "
                         "each starting as a pass-through so the model starts out unchanged")
+    p.add_argument("--grow-adapter", type=int, default=0, metavar="RANK",
+                   help="with --resume: give the model an in-betweening adapter of this rank (model.adapter_rank) and "
+                        "train it alone, the shared weights frozen, so nothing but in-betweening changes")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
 
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     path = train(cfg, Run(out=args.out, corpus=corpus_dir(root), cache_dir=root / "text", resume=args.resume,
                           max_minutes=args.max_minutes, threads=args.threads,
                           overrides=overrides, forget_music=args.forget_music,
-                          grow_film=args.grow_film, grow_blocks=args.grow_blocks))
+                          grow_film=args.grow_film, grow_blocks=args.grow_blocks,
+                          grow_adapter=args.grow_adapter))
     print(f"checkpoint: {path}")
     return 0
 

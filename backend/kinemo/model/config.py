@@ -26,6 +26,10 @@ class ModelConfig:
     # starts out computing exactly what it did. Without it the condition only enters as a prefix token and
     # one bias added at the input, which the blocks' LayerNorms partly wash out.
     film: bool = False
+    # Rank of the in-betweening adapter (kinemo.model.adapter): low-rank deltas on every weight matrix of the
+    # denoiser, used by keyed in-betweening queries only and trained with the shared weights frozen
+    # (`kinemo train --grow-adapter RANK`), so in-betweening gains capacity without costing text; 0 = none.
+    adapter_rank: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,9 @@ class TrainConfig:
     # the drift of chained 60 s from text into crossed legs (docs/model_history.md, long motions): kept for a
     # longer run.
     continuation: float = 0.0
+    # Train the in-betweening adapter (ModelConfig.adapter_rank) alone: the shared weights frozen, every batch
+    # in-betweening's own query (as focus = 1), so whatever else the model does stays exactly as it was.
+    train_adapter: bool = False
     bf16: bool = True            # autocast where the hardware has bf16 (see objective.bf16_helps)
     seed: int = 0
     log_every: int = 50

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .adapter import LowRankAdapter
 from .config import ModelConfig
 from .diffusion import cosine_alpha_bar
 from .features import D, J, Kinematics
@@ -21,6 +22,7 @@ class MotionModel(nn.Module):
         self.register_buffer("feat_std", torch.ones(D))
         self.register_buffer("vel_std", torch.ones(3 * J))
         self.register_buffer("alpha_bar", cosine_alpha_bar(cfg.diffusion_steps))
+        self.adapter = LowRankAdapter(self.denoiser, cfg.adapter_rank) if cfg.adapter_rank else None
 
     def norm(self, f: torch.Tensor) -> torch.Tensor:
         return (f - self.feat_mean) / self.feat_std
@@ -28,10 +30,14 @@ class MotionModel(nn.Module):
     def denorm(self, f: torch.Tensor) -> torch.Tensor:
         return f * self.feat_std + self.feat_mean
 
-    def predict(self, x_t, t, obs, mask, text=None, text_on=None, music=None, music_on=None):
+    def predict(self, x_t, t, obs, mask, text=None, text_on=None, music=None, music_on=None, adapter=False):
         """Normalised x_t/obs ``(B, L, D)`` -> (x0 ``(B, L, D)`` normalised, velocities ``(B, L, 24, 3)`` in m/s,
-        contact logits ``(B, L, 4)``)."""
-        out = self.denoiser(x_t, t, obs, mask, text, text_on, music, music_on).float()
+        contact logits ``(B, L, 4)``). ``adapter``: with the in-betweening adapter, where the model has one."""
+        args = (x_t, t, obs, mask, text, text_on, music, music_on)
+        if adapter and self.adapter is not None:
+            out = torch.func.functional_call(self.denoiser, self.adapter.merged(self.denoiser), args).float()
+        else:
+            out = self.denoiser(*args).float()
         # Skip connection by noise level (Karras et al.'s preconditioning, for unit-variance features with the
         # interpolated keys as the prior mean): the best linear guess of x0 from x_t and obs is
         # sqrt(ab) x_t + (1 - ab) obs, and the network adds what that guess lacks, scaled by the noise left.

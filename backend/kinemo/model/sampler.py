@@ -65,6 +65,10 @@ class SamplerConfig:
     # windows, step-54,468 model), L2P at 5/15/30/45 frames 0.406/1.132/1.760/2.126 -> 0.402/1.127/1.734/2.092,
     # L2Q lower at every length (0.603 -> 0.596 at 30), seam jerk within 3%.
     inbetween_mirror: bool = True
+    # In-betweening (and a long motion's joins) runs with the model's in-betweening adapter where it has one
+    # (kinemo.model.adapter; `MODEL@inbetween_adapter=0` in the benches measures the model without it).
+    inbetween_adapter: bool = True
+    adapter: bool = False              # set by for_inbetweening: these settings' predictions use the adapter
     text_guidance: float = 2.5         # classifier-free guidance weight on text (1 = plain conditional)
     # Share of the guided x0 scaled back to the conditional x0's spread (guidance rescale, Lin et al. 2023), for
     # stronger guidance without its overshoot. All 156 val captions, step-84,000 model, seeds 0 / 1 (content /
@@ -167,7 +171,7 @@ class SamplerConfig:
         its own steps, temperature, low-pass and dynamics guidance in place of text's and dance's."""
         return replace(self, steps=self.inbetween_steps, temperature=self.inbetween_temperature,
                        smooth=self.inbetween_smooth, smooth_twice=self.inbetween_smooth_twice,
-                       dynamics_guidance=self.inbetween_dynamics_guidance)
+                       dynamics_guidance=self.inbetween_dynamics_guidance, adapter=self.inbetween_adapter)
 
 
 @dataclass
@@ -179,17 +183,19 @@ class Step:
     contact: torch.Tensor  # (B, L, 4) probabilities
 
 
-def _predict(model: MotionModel, x, t, c: Conditions, w: float, rescale: float = 0.0, floor: float = 0.0):
+def _predict(model: MotionModel, x, t, c: Conditions, w: float, rescale: float = 0.0, floor: float = 0.0,
+             adapter: bool = False):
     B, dev = x.shape[0], x.device
     tt = torch.full((B,), t, dtype=torch.long, device=dev)
     if c.text is None or w == 1.0:
         on = None if c.text is None else torch.ones(B, device=dev)
         return model.predict(x, tt, c.obs, c.mask, c.text, on, c.music,
-                             None if c.music is None else torch.ones(B, device=dev))
+                             None if c.music is None else torch.ones(B, device=dev), adapter=adapter)
     two = lambda a: None if a is None else torch.cat([a, a])
     on = torch.cat([torch.ones(B, device=dev), torch.zeros(B, device=dev)])
     mon = None if c.music is None else torch.ones(2 * B, device=dev)
-    x0, vel, contact = model.predict(two(x), two(tt), two(c.obs), two(c.mask), two(c.text), on, two(c.music), mon)
+    x0, vel, contact = model.predict(two(x), two(tt), two(c.obs), two(c.mask), two(c.text), on, two(c.music), mon,
+                                     adapter=adapter)
     mix = lambda a: a[B:] + w * (a[:B] - a[B:])
     g = guide_rotations(x0[B:], x0[:B], w, model.feat_mean, model.feat_std, floor)
     if rescale > 0:     # guidance rescale (Lin et al. 2023): the guided x0 keeps the conditional one's spread
@@ -248,7 +254,8 @@ def sample(model: MotionModel, cond: Conditions, cfg: SamplerConfig, seed: int =
     x = draw()
     ts = sampling_steps(model.cfg.diffusion_steps, cfg.steps)
     for i, t in enumerate(ts):
-        x0, vel, contact = _predict(model, x, t, cond, cfg.text_guidance, cfg.guidance_rescale, cfg.guidance_floor)
+        x0, vel, contact = _predict(model, x, t, cond, cfg.text_guidance, cfg.guidance_rescale, cfg.guidance_floor,
+                                    cfg.adapter)
         if cfg.dynamics_guidance > 0:
             x0 = _dynamics_nudge(model, x0, vel, contact, cfg)
         if cfg.beat_guidance > 0 and cond.music is not None:

@@ -40,6 +40,7 @@ class Run:
     forget_music: bool = False         # a resumed run starts with its music input zeroed, as if it never heard any
     grow_film: bool = False            # a resumed model without FiLM (ModelConfig.film) gains it, zero-initialised
     grow_blocks: int = 0               # a resumed model gains this many transformer blocks, each passing its input on
+    grow_adapter: int = 0              # a resumed model gains an in-betweening adapter of this rank, trained alone
     prefetch: int | None = None        # batches cut ahead on a thread; None: 2 on an accelerator, 0 (none) on a CPU
 
 
@@ -93,6 +94,9 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     if run.grow_blocks < 0 or (run.grow_blocks and not run.resume):
         raise UserError(f"grow_blocks={run.grow_blocks}: a resumed run (--resume) can gain one block or more; "
                         "a new model gets its depth from its config (model.layers)")
+    if run.grow_adapter < 0 or (run.grow_adapter and not run.resume):
+        raise UserError(f"grow_adapter={run.grow_adapter}: a resumed run (--resume) can gain an adapter of rank 1 or "
+                        "more; it adapts weights that are already trained")
     rank, world = _ddp()
     local = int(os.environ.get("LOCAL_RANK", rank))
     device = torch.device(f"cuda:{local % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
@@ -113,8 +117,17 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
             if cfg.model.film:      # FiLM's output layer is sized by the block count
                 raise UserError("grow_blocks cannot deepen a model with FiLM (model.film)")
             cfg = replace(cfg, model=replace(cfg.model, layers=cfg.model.layers + run.grow_blocks))
+        if run.grow_adapter:
+            if cfg.model.adapter_rank:
+                raise UserError(f"{run.resume} already has an in-betweening adapter (rank {cfg.model.adapter_rank}); "
+                                "drop --grow-adapter")
+            cfg = replace(cfg, model=replace(cfg.model, adapter_rank=run.grow_adapter), train_adapter=True)
     if run.overrides:
         cfg = replace(cfg, **run.overrides)
+    if cfg.train_adapter:
+        if not cfg.model.adapter_rank:
+            raise UserError("train_adapter needs a model with an in-betweening adapter (--grow-adapter RANK)")
+        cfg = replace(cfg, focus=1.0)      # the adapter only ever answers in-betweening's query
     # the windows are drawn with the final config: an override of text_drop, music_drop, pseudo_beats or songs
     # applies to a resumed run too
     corpus = Corpus(run.corpus)
@@ -123,7 +136,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     val = Windows(corpus, "val", run.cache_dir, 0.0, 0.0, 0.0, 0.0, free_facing=cfg.free_facing)
     model = MotionModel(cfg.model)
     slots, new_blocks = deepen(model, run.grow_blocks)
-    grown = (("denoiser.film.",) if run.grow_film else ()) + new_blocks
+    grown = (("denoiser.film.",) if run.grow_film else ()) + new_blocks + (("adapter.",) if run.grow_adapter else ())
     # an exported (shipped) model keeps only its EMA weights: training goes on from those, with a fresh optimiser
     exported = state is not None and ckpt.is_exported(state)
     if state is not None:
@@ -140,24 +153,35 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
         load_grown(ema, move_blocks(state["ema"], slots), grown)
     for p in ema.parameters():
         p.requires_grad_(False)
+    if cfg.train_adapter:
+        # the shared weights are frozen at the EMA values sampling uses, so the adapter learns against those
+        with torch.no_grad():
+            for (n_, p), pe in zip(model.named_parameters(), ema.parameters()):
+                if not n_.startswith("adapter."):
+                    p.copy_(pe)
+                p.requires_grad_(n_.startswith("adapter."))
     net = model
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     decay, no_decay = [], []
-    for n_, p in model.named_parameters():
-        (no_decay if p.ndim < 2 else decay).append(p)
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
-    if state is not None and state.get("opt") and not grown:   # a grown model's parameters are new
+    # a grown model's parameters are new; an optimiser over all the weights cannot go on over the adapter's alone
+    same = state is None or bool(state["config"].get("train_adapter")) == cfg.train_adapter
+    if state is not None and same and state.get("opt") and not grown:
         opt.load_state_dict(state["opt"])
     if run.forget_music:
         forget_music(model, ema, opt)
         log("music input zeroed: the network starts as if it had never heard music")
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"model: {n_params / 1e6:.2f} M parameters, {len(windows.ids)} training takes "
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log(f"model: {n_params / 1e6:.2f} M parameters ({n_train / 1e6:.2f} M trained), {len(windows.ids)} training takes "
         f"({int(windows.has_music.sum())} with music), device {device}, world {world}")
-    rewarm_from = step if exported or grown else None     # either way Adam starts without its moments
+    rewarm_from = step if exported or grown or not same else None     # Adam starts without its moments
     rng = np.random.default_rng(cfg.seed * 1000 + rank + step)
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank + step)
     longest = min(cfg.model.max_frames, windows.longest())
@@ -189,7 +213,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
                 g["lr"] = lr
             model.train()
             parts = losses(model, b, cfg, gen, t=last_step if focus else None, net=net if world > 1 else None,
-                           clean=focus)
+                           clean=focus, adapter=focus)
             loss = total(parts, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -286,7 +310,8 @@ def validate(model: MotionModel, val: Windows, cfg: TrainConfig) -> dict[str, fl
                                    ("every", T - 1, "ev_zero", True)):
         for _ in range(n):
             b = to_device(val.sample(32, L, rng, mask_family=fam), dev)
-            parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long), clean=clean)
+            parts = losses(model, b, cfg, gen, t=torch.full((32,), step, dtype=torch.long), clean=clean,
+                           adapter=clean)
             for k in ("feat", "pos", "gpos", "beat"):
                 out[f"{name}_{k}"] = out.get(f"{name}_{k}", 0.0) + float(parts[k]) / n
     return {k: round(v, 5) for k, v in out.items()}

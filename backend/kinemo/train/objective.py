@@ -72,9 +72,11 @@ def _gpos_unit(pos: torch.Tensor, rooted: torch.Tensor, spread: bool) -> torch.T
 
 
 def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator, t: torch.Tensor | None = None,
-           net: torch.nn.Module | None = None, clean: bool = False) -> dict[str, torch.Tensor]:
+           net: torch.nn.Module | None = None, clean: bool = False, adapter: bool = False
+           ) -> dict[str, torch.Tensor]:
     """Loss terms of one batch; ``net`` is the DDP wrapper of ``model`` when training on several devices.
-    ``clean``: every sample gets x_t = 0 (in-betweening's temperature-0 query; meant with ``t`` = the last step)."""
+    ``clean``: every sample gets x_t = 0 (in-betweening's temperature-0 query; meant with ``t`` = the last step).
+    ``adapter``: predict with the in-betweening adapter (where the model has one)."""
     with torch.no_grad():
         feats, pos = batch_features(model, b, gen)
         vel = velocities(pos)
@@ -96,7 +98,8 @@ def losses(model: MotionModel, b: Batch, cfg: TrainConfig, gen: torch.Generator,
     fm = expand_mask(m)
     obs = slerp_turns(observe(x0, fm), feats, fm, model.feat_mean, model.feat_std)
     with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and bf16_helps(x0.device)):
-        x0_hat, vel_hat, contact = (net or model)(x_t, t, obs, m, b.text, b.text_on, b.music, b.music_on)
+        x0_hat, vel_hat, contact = (net or model)(x_t, t, obs, m, b.text, b.text_on, b.music, b.music_on,
+                                                     adapter=adapter)
     pos_hat = model.kin(model.denorm(x0_hat))
     fkvel = velocities(pos_hat)
     foot = pos_hat[:, :, list(FOOT_JOINTS)]
