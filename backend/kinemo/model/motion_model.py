@@ -23,6 +23,7 @@ class MotionModel(nn.Module):
         self.register_buffer("vel_std", torch.ones(3 * J))
         self.register_buffer("alpha_bar", cosine_alpha_bar(cfg.diffusion_steps))
         self.adapter = LowRankAdapter(self.denoiser, cfg.adapter_rank) if cfg.adapter_rank else None
+        self._merged: tuple[tuple, dict] | None = None
 
     def norm(self, f: torch.Tensor) -> torch.Tensor:
         return (f - self.feat_mean) / self.feat_std
@@ -35,7 +36,7 @@ class MotionModel(nn.Module):
         contact logits ``(B, L, 4)``). ``adapter``: with the in-betweening adapter, where the model has one."""
         args = (x_t, t, obs, mask, text, text_on, music, music_on)
         if adapter and self.adapter is not None:
-            out = torch.func.functional_call(self.denoiser, self.adapter.merged(self.denoiser), args).float()
+            out = torch.func.functional_call(self.denoiser, self._adapted_weights(), args).float()
         else:
             out = self.denoiser(*args).float()
         # Skip connection by noise level (Karras et al.'s preconditioning, for unit-variance features with the
@@ -46,5 +47,16 @@ class MotionModel(nn.Module):
         x0 = ab.sqrt() * x_t.float() + (1 - ab) * obs.float() + (1 - ab).sqrt() * out[..., :D]
         vel = (out[..., D:D + 3 * J] * self.vel_std).unflatten(-1, (J, 3))
         return x0, vel, out[..., D + 3 * J:D + 3 * J + CONTACTS]
+
+    def _adapted_weights(self) -> dict[str, torch.Tensor]:
+        """The denoiser's weights with the adapter merged in. Outside autograd they are kept until a weight
+        changes (every in-place change bumps a tensor's version): merging every matrix costs more than one
+        in-betweening pass of a short window."""
+        if torch.is_grad_enabled():
+            return self.adapter.merged(self.denoiser)
+        key = tuple((id(p), p._version) for p in self.parameters())
+        if self._merged is None or self._merged[0] != key:
+            self._merged = (key, self.adapter.merged(self.denoiser))
+        return self._merged[1]
 
     forward = predict   # so DDP (which wraps forward) all-reduces what training uses
