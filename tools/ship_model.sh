@@ -19,7 +19,7 @@ $PY -m kinemo.cli bench inbetween --model shipped --model shipped@inbetween_dyna
     --model shipped@foot_lock=0 --model shipped@inbetween_smooth=0 --model shipped@inbetween_smooth_twice=0 \
     --model shipped@slerp_turns=0 --model shipped@lock.clearance=0 --model shipped@inbetween_mirror=0 \
     --model shipped@lock.key_radius=8,lock.lift_radius=8 --model shipped@lock.knee_cost=inf \
-    --max-windows ${WINDOWS:-120}
+    --model shipped@inbetween_adapter=0 --max-windows ${WINDOWS:-120}
 # the animator's layout: a single key every n + 1 frames through 8 s shots, which the model fills window by window
 $PY -m kinemo.cli bench inbetween --keys-every --model shipped --max-windows ${WINDOWS:-120}
 $PY -m kinemo.cli bench dance --model shipped
