@@ -51,6 +51,10 @@ def test_merged_weights_are_kept_only_while_no_weight_changes(model):
         assert not torch.equal(moved, first)
         model.adapter.up["frame_in__weight"].add_(0.05)    # so does an adapter weight
         assert not torch.equal(model.predict(*args, adapter=True)[0], moved)
+        again = model.predict(*args, adapter=True)[0]
+        w = model.denoiser.out.weight                       # new storage, as .to() gives: merged again too
+        w.data = w.data + 0.05
+        assert not torch.equal(model.predict(*args, adapter=True)[0], again)
 
 
 def test_with_the_shared_weights_frozen_only_the_adapter_learns(model):

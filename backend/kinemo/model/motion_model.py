@@ -50,11 +50,11 @@ class MotionModel(nn.Module):
 
     def _adapted_weights(self) -> dict[str, torch.Tensor]:
         """The denoiser's weights with the adapter merged in. Outside autograd they are kept until a weight
-        changes (every in-place change bumps a tensor's version): merging every matrix costs more than one
-        in-betweening pass of a short window."""
+        changes (every in-place change bumps a tensor's version; a move to another device or dtype gives new
+        storage): merging every matrix costs more than one in-betweening pass of a short window."""
         if torch.is_grad_enabled():
             return self.adapter.merged(self.denoiser)
-        key = tuple((id(p), p._version) for p in self.parameters())
+        key = tuple((p.data_ptr(), p.dtype, p._version) for p in self.parameters())
         if self._merged is None or self._merged[0] != key:
             self._merged = (key, self.adapter.merged(self.denoiser))
         return self._merged[1]
