@@ -154,12 +154,7 @@ def train(cfg: TrainConfig, run: Run, log: Callable[[str], None] = print) -> Pat
     for p in ema.parameters():
         p.requires_grad_(False)
     if cfg.train_adapter:
-        # the shared weights are frozen at the EMA values sampling uses, so the adapter learns against those
-        with torch.no_grad():
-            for (n_, p), pe in zip(model.named_parameters(), ema.parameters()):
-                if not n_.startswith("adapter."):
-                    p.copy_(pe)
-                p.requires_grad_(n_.startswith("adapter."))
+        freeze_shared(model, ema)
     net = model
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -287,6 +282,17 @@ def forget_music(model: MotionModel, ema: MotionModel, opt: torch.optim.Optimize
     for v in opt.state.get(model.denoiser.frame_in.weight, {}).values():
         if torch.is_tensor(v) and v.ndim == 2:
             v[:, cols] = 0
+
+
+@torch.no_grad()
+def freeze_shared(model: MotionModel, ema: MotionModel) -> None:
+    """Leave only the in-betweening adapter trainable, with the shared weights set to their EMA values: those are
+    the ones sampling runs, so the adapter learns against them."""
+    for (name, p), pe in zip(model.named_parameters(), ema.parameters()):
+        own = name.startswith("adapter.")
+        if not own:
+            p.copy_(pe)
+        p.requires_grad_(own)
 
 
 def to_device(b: Batch, device: torch.device) -> Batch:
